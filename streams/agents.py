@@ -1,0 +1,130 @@
+"""The input agent: decode, validate, deduplicate, update product state, feed the log.
+
+It is thin on purpose: :class:`~streams.processor.BatchProcessor` holds the
+logic. Per batch it (1) sends dead letters and feedback records and waits until
+the broker has them, then (2) writes product state and seen ids to the tables.
+That order makes a crash between the two repeat feedback (which replicas
+deduplicate by event id) rather than lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import faust
+
+from streams.codec import Rejection
+from streams.processor import BatchProcessor, BatchResult, Record
+from streams.tables import delete, put
+
+if TYPE_CHECKING:
+    from streams.app import Pulse
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL = 60.0
+
+
+def register(pulse: Pulse) -> None:
+    """Register the input agent on ``pulse.app``."""
+    tables, settings = pulse.tables, pulse.settings
+    processor = BatchProcessor(
+        load_product=lambda pid: tables.products.get(pid),
+        is_seen=lambda eid: eid in tables.seen,
+        max_payload_bytes=settings.max_payload_bytes,
+    )
+    pruner = SeenPruner(pulse)
+
+    @pulse.app.agent(pulse.topics.inputs, name="pulse-inputs")
+    async def inputs(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, settings.batch_within):
+            started = time.perf_counter()
+            records = [_record(pulse, e) for e in events]
+            result = processor.process(records)
+            await _emit(pulse, result)
+            _store(pulse, result, events)
+            pruner.maybe_prune(events)
+            _count(pulse, result, records, started)
+
+
+def _record(pulse: Pulse, event: faust.EventT) -> Record:
+    message = event.message
+    return Record(
+        topic=pulse.topics.logical_name(message.topic), partition=message.partition,
+        offset=message.offset, key=message.key, value=message.value,
+        timestamp=message.timestamp,
+    )
+
+
+async def _emit(pulse: Pulse, result: BatchResult) -> None:
+    topics = pulse.topics
+    pending = [await _dead_letter(pulse, record, why) for record, why in result.dead_letters]
+    for key, value in result.feedback:
+        pending.append(await topics.feedback.send(key=key, value=value))
+    if pending:
+        await asyncio.gather(*pending)
+
+
+async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
+    log.warning(
+        "dead letter from %s[%d]@%d: %s (%s)", record.topic, record.partition, record.offset,
+        why.reason, why.detail[:200],
+    )
+    pulse.metrics.dead_letters.labels(topic=record.topic, reason=why.reason).inc()
+    headers = {
+        "pulse.reason": why.reason.encode(), "pulse.detail": why.detail.encode()[:4096],
+        "pulse.topic": record.topic.encode(), "pulse.partition": str(record.partition).encode(),
+        "pulse.offset": str(record.offset).encode(),
+    }
+    return await pulse.topics.dead_letter.send(
+        key=record.key, value=record.value or b"", headers=headers
+    )
+
+
+def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) -> None:
+    by_partition = {e.message.partition: e for e in events}
+    products, seen = pulse.tables.products, pulse.tables.seen
+    for pid, (partition, value) in result.products.items():
+        put(products, by_partition[partition], pid, value)
+    for event_id, (partition, ts) in result.seen.items():
+        put(seen, by_partition[partition], event_id, [partition, ts])
+
+
+def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: float) -> None:
+    metrics = pulse.metrics
+    for (topic, outcome), n in result.outcomes.items():
+        metrics.events.labels(topic=topic, outcome=outcome).inc(n)
+    now = time.time()
+    for record in records:
+        metrics.event_latency.labels(topic=record.topic).observe(max(0.0, now - record.timestamp))
+    metrics.batch_size.observe(len(records))
+    metrics.batch_duration.observe(time.perf_counter() - started)
+    metrics.products.set(len(pulse.tables.products.data))
+
+
+class SeenPruner:
+    """Forgets event ids older than the dedup horizon (event time), once a minute."""
+
+    def __init__(self, pulse: Pulse):
+        self.pulse = pulse
+        self.horizon = pulse.settings.dedup_horizon
+        self.next_run = time.monotonic() + PRUNE_INTERVAL
+
+    def maybe_prune(self, events: Sequence[faust.EventT]) -> int:
+        if time.monotonic() < self.next_run:
+            return 0
+        self.next_run = time.monotonic() + PRUNE_INTERVAL
+        seen = self.pulse.tables.seen
+        by_partition = {e.message.partition: e for e in events}
+        entries = list(seen.data.items())
+        newest = max((ts for _, (_, ts) in entries), default=0.0)
+        stale = [(k, p) for k, (p, ts) in entries if ts < newest - self.horizon and p in by_partition]
+        for key, partition in stale:
+            delete(seen, by_partition[partition], key)
+        if stale:
+            log.info("forgot %d event ids older than %.0f s", len(stale), self.horizon)
+        return len(stale)

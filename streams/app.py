@@ -1,0 +1,104 @@
+"""The only Faust app, built from settings by :func:`create_app`.
+
+Topics, tables, the agent, the feedback replica and HTTP views live in their
+own modules; this one wires them together into a :class:`Pulse` bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from streams.metrics import Metrics
+from streams.settings import Settings
+from streams.tables import Tables, make_tables
+from streams.topics import Topics, make_topics
+
+log = logging.getLogger(__name__)
+
+
+class PulseApp(faust.App):
+    """A Faust app that can swap in the embedded broker's transport."""
+
+    use_tansu_transport: bool = False
+
+    def _new_transport(self) -> Any:
+        if not self.use_tansu_transport:
+            return super()._new_transport()
+        from streams.tansu import TansuTransport
+
+        return TansuTransport(self.conf.broker_consumer, self)
+
+
+@dataclass
+class Pulse:
+    """Everything one worker runs."""
+
+    settings: Settings
+    app: PulseApp
+    topics: Topics
+    tables: Tables
+    metrics: Metrics
+    replica: Any
+    started: float
+    ready_at: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the worker has joined its group and recovered its tables."""
+        return self.ready_at is not None and not self.app.rebalancing
+
+
+def create_app(
+    settings: Settings, bootstrap: str, *, registry: CollectorRegistry | None = None,
+    started: float | None = None,
+) -> Pulse:
+    """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
+    from streams import agents, views
+    from streams.replica import FeedbackReplica
+
+    app = PulseApp(
+        settings.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(0.2, settings.session_timeout / 6),
+        broker_rebalance_timeout=settings.session_timeout * 2,
+        consumer_auto_offset_reset="earliest",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+        datadir=str(settings.data_dir / settings.app_id),
+        autodiscover=False,
+        producer_acks=-1,
+        table_standby_replicas=0,
+        worker_redirect_stdouts=False,
+    )
+    app.use_tansu_transport = settings.kafka_flavor == "tansu"
+    pulse = Pulse(
+        settings=settings, app=app, topics=make_topics(app, settings),
+        tables=make_tables(app, settings), metrics=Metrics(registry), replica=None,
+        started=started or time.time(),
+    )
+    pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
+    agents.register(pulse)
+    views.register(pulse)
+    pulse.app.task(pulse.replica.run)
+
+    @app.on_rebalance_complete.connect
+    async def _ready(sender: Any, **kwargs: Any) -> None:
+        if pulse.ready_at is None:
+            pulse.ready_at = time.time()
+            log.info("pulse worker ready %.2f s after start", pulse.ready_at - pulse.started)
+        pulse.metrics.ready.set(1)
+
+    return pulse

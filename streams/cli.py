@@ -1,0 +1,186 @@
+"""``pulse``: the command line.
+
+Every command that talks to Kafka uses ``--bootstrap`` / ``PULSE_KAFKA_BOOTSTRAP``
+when given, and otherwise starts the embedded broker (``up``, ``broker``,
+``worker``) or says that one is needed (``produce``, ``replay``, ``tail``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from streams.exceptions import ConfigurationError, PulseError
+from streams.settings import Settings, load_settings, settings_table
+
+cli = typer.Typer(
+    name="pulse", no_args_is_help=True, add_completion=False,
+    help="Pulse: real-time product intelligence over Kafka.",
+)
+
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers; default PULSE_KAFKA_BOOTSTRAP."),
+]
+
+
+def _settings(bootstrap: str | None = None, **overrides: object) -> Settings:
+    if bootstrap:
+        overrides["kafka_bootstrap"] = bootstrap
+    return load_settings(**overrides)
+
+
+def _need_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise ConfigurationError(
+            "PULSE_KAFKA_BOOTSTRAP is not set: pass --bootstrap HOST:PORT (the address "
+            "`pulse up` or `pulse broker` printed)"
+        )
+    return settings.kafka_bootstrap
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def up(
+    bootstrap: Bootstrap = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
+    demo: Annotated[bool, typer.Option(help="Stream the demo workload and show it live.")] = True,
+    rate: Annotated[float | None, typer.Option(help="Demo events/s (PULSE_DEMO_RATE).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Run Pulse: broker (embedded unless --bootstrap), topics, workers, demo, live view."""
+    from streams.runner import run_up
+
+    settings = _settings(bootstrap, **({"demo_rate": rate} if rate else {}))
+    run_up(settings, workers=workers, demo=demo, duration=duration)
+
+
+@cli.command()
+def worker(bootstrap: Bootstrap = None) -> None:
+    """Run one worker in the foreground (embedded broker unless --bootstrap)."""
+    from streams.worker import run_worker
+
+    settings = _settings(bootstrap)
+    _logging(settings.log_level)
+    run_worker(settings)
+
+
+@cli.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 9092,
+    topics: Annotated[bool, typer.Option(help="Create Pulse's topics too.")] = True,
+) -> None:
+    """Start the embedded Kafka-protocol broker and wait for Ctrl-C."""
+    from streams.broker import EmbeddedBroker
+    from streams.topics import ensure_topics
+
+    settings = _settings()
+    with EmbeddedBroker(port=port, ready_timeout=settings.broker_ready_timeout) as running:
+        if topics:
+            asyncio.run(ensure_topics(settings, running.bootstrap))
+        typer.echo(f"broker ready: export PULSE_KAFKA_BOOTSTRAP={running.bootstrap}")
+        try:
+            while running.process and running.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            typer.echo("stopping broker")
+
+
+@cli.command()
+def produce(
+    topic: Annotated[str, typer.Argument(help="Logical topic: reviews, clicks, sales, products.")],
+    file: Annotated[Path | None, typer.Argument(help="JSON-lines file; default stdin.")] = None,
+    bootstrap: Bootstrap = None,
+    rate: Annotated[float | None, typer.Option(help="Events/s; default flat out.")] = None,
+) -> None:
+    """Publish JSON lines to a topic, keyed by their product_id."""
+    from streams.producing import json_lines, publish
+
+    settings = _settings(bootstrap)
+    stream = file.open("rb") if file else sys.stdin.buffer
+    with stream:
+        n = asyncio.run(publish(settings, _need_bootstrap(settings), json_lines(topic, stream), rate))
+    typer.echo(f"published {n} messages to {settings.topic(topic)}")
+
+
+@cli.command()
+def replay(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Dataset file.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="movielens, taobao, retail, reviews.")] = None,
+    bootstrap: Bootstrap = None,
+    rate: Annotated[float | None, typer.Option(help="Events/s; default flat out.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many rows.")] = None,
+) -> None:
+    """Replay a public dataset (MovieLens, Taobao, UCI Online Retail, Amazon reviews)."""
+    from streams.replaying import replay_file
+
+    settings = _settings(bootstrap)
+    replay_file(settings, _need_bootstrap(settings), path, fmt=fmt, rate=rate, limit=limit)
+
+
+@cli.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="Logical topic, e.g. decisions or deadletter.")],
+    bootstrap: Bootstrap = None,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest message.")] = False,
+    limit: Annotated[int | None, typer.Option("-n", help="Stop after N messages.")] = None,
+) -> None:
+    """Print a topic's messages as JSON lines (headers included), until Ctrl-C."""
+    from streams.tailing import tail_topic
+
+    settings = _settings(bootstrap)
+    try:
+        asyncio.run(tail_topic(settings, _need_bootstrap(settings), topic, from_beginning, limit))
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+def schema(
+    topic: Annotated[str | None, typer.Argument(help="One topic; default all.")] = None,
+) -> None:
+    """Print the JSON Schemas of the event topics, for producers in any language."""
+    from streams.schemas import json_schemas
+
+    schemas = json_schemas()
+    if topic is not None and topic not in schemas:
+        raise ConfigurationError(f"no schema for {topic!r}; topics: {', '.join(schemas)}")
+    out = schemas[topic] if topic else schemas
+    typer.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+@cli.command()
+def config(
+    markdown: Annotated[bool, typer.Option(help="Print the README's settings table.")] = False,
+) -> None:
+    """Print the effective settings (secrets masked), or the table of all settings."""
+    if markdown:
+        typer.echo(settings_table())
+        return
+    for name, value in _settings().model_dump().items():
+        typer.echo(f"{name} = {value}")
+
+
+def main() -> None:
+    try:
+        cli()
+    except PulseError as exc:
+        typer.secho(f"pulse: {exc}", err=True, fg="red")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

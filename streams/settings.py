@@ -1,0 +1,126 @@
+"""One frozen settings object: every setting, its environment variable and default.
+
+Nothing else in Pulse reads ``os.environ``. Each field is read from ``PULSE_<NAME>``;
+bad values fail at start with a :class:`~streams.exceptions.ConfigurationError`
+naming the variable.
+
+>>> Settings().partitions
+4
+>>> load_settings({"PULSE_PARTITIONS": "0"})
+Traceback (most recent call last):
+...
+streams.exceptions.ConfigurationError: PULSE_PARTITIONS=0: Input should be greater than or equal to 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.exceptions import ConfigurationError
+
+ENV_PREFIX = "PULSE_"
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Settings(BaseSettings):
+    """Pulse's configuration. Field docstrings become the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", validate_default=True
+    )
+
+    kafka_bootstrap: str | None = Field(
+        None,
+        description="Kafka bootstrap servers (host:port,...). Unset: start the embedded broker.",
+    )
+    kafka_flavor: Literal["kafka", "tansu"] = Field(
+        "kafka",
+        description="'tansu' works around the embedded broker's end-offset bug; set by `pulse up`.",
+    )
+    app_id: str = Field("pulse", min_length=1, description="Faust app id (consumer group, changelog names).")
+    topic_prefix: str = Field("", description="Prefix added to every topic name, e.g. 'shop1.'.")
+    partitions: int = Field(4, ge=1, le=1024, description="Partitions of the input and output topics.")
+    replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics.")
+    session_timeout: Seconds = Field(
+        6.0, description="Consumer group session timeout, s (the embedded broker holds joins ~half of it)."
+    )
+    max_payload_bytes: int = Field(
+        65_536, ge=256, le=16 * 1024 * 1024, description="Largest accepted event payload, bytes."
+    )
+    batch_size: int = Field(500, ge=1, le=100_000, description="Events an agent processes per batch.")
+    batch_within: Seconds = Field(0.05, description="Longest wait to fill a batch, s.")
+    dedup_horizon: Seconds = Field(
+        7 * 86_400.0, description="How long an event_id is remembered for deduplication, s of event time."
+    )
+    popularity_half_life: Seconds = Field(
+        6 * 3_600.0, description="Half-life of the popularity recommender's scores, s of event time."
+    )
+    replica_dedup_ids: int = Field(
+        1_000_000, ge=1_000, description="Event ids each feedback replica remembers to drop repeats."
+    )
+    web_host: str = Field("127.0.0.1", description="Address the HTTP API and /metrics bind to.")
+    web_port: int = Field(6066, ge=1, le=65_535, description="Port of the HTTP API and /metrics.")
+    data_dir: Path = Field(Path(".pulse"), description="Folder for worker data (tables, logs).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    demo_rate: float = Field(200.0, gt=0, le=1e6, description="Demo workload rate, events/s.")
+    demo_seed: int = Field(7, description="Seed of the demo workload generator.")
+    broker_ready_timeout: Seconds = Field(
+        20.0, description="Longest wait for the embedded broker to answer, s."
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="Token required by admin endpoints (masked when printed)."
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_hosts(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+        return value.strip()
+
+    def topic(self, name: str) -> str:
+        """The real topic name for logical ``name``."""
+        return f"{self.topic_prefix}{name}"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment (or ``env``), failing with a clear message."""
+    try:
+        if env is None:
+            return Settings(**overrides)  # type: ignore[arg-type]
+        values = {k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+        return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        lines.append(f"{env_name(field)}={err.get('input')!s}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "" if field.default is None else f"`{field.default}`"
+        rows.append(f"| `{env_name(name)}` | {default} | {field.description} |")
+    return "\n".join(rows)

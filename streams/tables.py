@@ -1,0 +1,60 @@
+"""Pulse's Faust tables and how an agent writes to them from a batch.
+
+* ``products``: product id -> ``{"s": ProductState.to_dict(), "o": offsets}``,
+  co-partitioned with the input topics (all keyed by product id).
+* ``seen``: event id -> ``[partition, ts]``, the deduplication memory.
+
+A table write goes to the changelog partition of the *current event*; batch
+processing sets that explicitly for each write with :func:`as_current`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class Tables:
+    products: faust.Table
+    seen: faust.Table
+
+
+def make_tables(app: faust.App, settings: Settings) -> Tables:
+    def table(name: str) -> faust.Table:
+        return app.Table(
+            name, default=None, partitions=settings.partitions, key_type=str,
+            key_serializer="raw", value_serializer="json",
+        )
+
+    return Tables(products=table("products"), seen=table("seen"))
+
+
+@contextlib.contextmanager
+def as_current(event: faust.EventT) -> Iterator[None]:
+    """Make ``event`` the current event, so table writes go to its partition's changelog."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def put(table: faust.Table, event: faust.EventT, key: str, value: Any) -> None:
+    """``table[key] = value`` with the changelog partition of ``event``."""
+    with as_current(event):
+        table[key] = value
+
+
+def delete(table: faust.Table, event: faust.EventT, key: str) -> None:
+    """``del table[key]`` with the changelog partition of ``event``."""
+    with as_current(event):
+        table.pop(key, None)

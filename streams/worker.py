@@ -1,0 +1,47 @@
+"""Running one Pulse worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import faust
+
+from streams.app import Pulse, create_app
+from streams.broker import bootstrap_servers
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+#: When this process started (worker ready time is measured from here).
+PROCESS_START = time.time()
+
+
+def prepare(settings: Settings, bootstrap: str) -> Pulse:
+    """Create the topics if missing and build the app."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(ensure_topics(settings, bootstrap))
+    finally:
+        loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return create_app(settings, bootstrap, started=PROCESS_START)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker until SIGINT/SIGTERM; starts the embedded broker if none is configured."""
+    with contextlib.ExitStack() as stack:
+        if settings.kafka_bootstrap is None:
+            settings = settings.model_copy(update={"kafka_flavor": "tansu"})
+        bootstrap = stack.enter_context(
+            bootstrap_servers(settings.kafka_bootstrap, settings.broker_ready_timeout)
+        )
+        pulse = prepare(settings, bootstrap)
+        worker = faust.Worker(
+            pulse.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+        )
+        log.info("worker %s on %s, web %s", settings.app_id, bootstrap, pulse.app.conf.canonical_url)
+        worker.execute_from_commandline()
