@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from streams.app import Pulse
 
 MAX_K = 1000
+MAX_LIST = 100_000
 
 
 def _int_arg(request: Request, name: str, default: int, high: int) -> int:
@@ -62,6 +63,19 @@ def register(pulse: Pulse) -> None:
                 return self.json({"error": f"unknown product {product_id!r}"}, status=404)
             state = ProductState.from_dict(stored["s"])
             return self.json({"product_id": product_id, **state.snapshot(time.time())})
+
+    @app.page("/products")
+    class Products(View):
+        async def get(self, request: Request) -> Response:
+            """Totals of every product this worker holds (its partitions), for audits."""
+            try:
+                limit = _int_arg(request, "limit", 1000, MAX_LIST)
+            except ValueError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            after = request.query.get("after", "")
+            keys = sorted(k for k in tables.products.data if k > after)[:limit]
+            items = {k: tables.products.data[k]["s"]["totals"] for k in keys}
+            return self.json({"products": items, "next": keys[-1] if len(keys) == limit else None})
 
     @app.page("/top-products")
     class TopProducts(View):
