@@ -1,0 +1,50 @@
+"""Settings: defaults, environment variables, and clear failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.exceptions import ConfigurationError
+from streams.settings import Settings, env_name, load_settings, settings_table
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_environment_overrides_defaults() -> None:
+    s = load_settings({"PULSE_PARTITIONS": "8", "PULSE_TOPIC_PREFIX": "shop1."})
+    assert s.partitions == 8
+    assert s.topic("clicks") == "shop1.clicks"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PULSE_PARTITIONS": "many"}, "PULSE_PARTITIONS"),
+        ({"PULSE_KAFKA_BOOTSTRAP": "localhost"}, "PULSE_KAFKA_BOOTSTRAP"),
+        ({"PULSE_SESSION_TIMEOUT": "-1"}, "PULSE_SESSION_TIMEOUT"),
+        ({"PULSE_LOG_LEVEL": "loud"}, "PULSE_LOG_LEVEL"),
+        ({"PULSE_WEB_PORT": "70000"}, "PULSE_WEB_PORT"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        load_settings(env)
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(Exception, match="frozen"):
+        Settings().partitions = 3  # type: ignore[misc]
+
+
+def test_admin_token_is_masked() -> None:
+    s = load_settings({"PULSE_ADMIN_TOKEN": "hunter2"})
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
+
+
+def test_readme_lists_every_setting() -> None:
+    text = README.read_text()
+    for name in Settings.model_fields:
+        assert f"`{env_name(name)}`" in text, f"README's configuration table lacks {env_name(name)}"
+    assert settings_table() in text, "README's table differs from `pulse config --markdown`"
