@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.exceptions import ConfigurationError
@@ -73,9 +73,6 @@ class Settings(BaseSettings):
     broker_ready_timeout: Seconds = Field(
         20.0, description="Longest wait for the embedded broker to answer, s."
     )
-    admin_token: SecretStr | None = Field(
-        None, description="Token required by admin endpoints (masked when printed)."
-    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -121,6 +118,7 @@ def settings_table() -> str:
     """The README's configuration table, generated from the fields above."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = "" if field.default is None else f"`{field.default}`"
+        default = "(unset)" if field.default is None else f"`{field.default!s}`"
+        default = '`""`' if field.default == "" else default
         rows.append(f"| `{env_name(name)}` | {default} | {field.description} |")
     return "\n".join(rows)
