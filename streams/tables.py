@@ -31,8 +31,8 @@ class Tables:
 def make_tables(app: faust.App, settings: Settings) -> Tables:
     def table(name: str) -> faust.Table:
         return app.Table(
-            name, default=None, partitions=settings.partitions, key_type=str,
-            key_serializer="raw", value_serializer="json",
+            name, default=None, partitions=settings.partitions,
+            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
         )
 
     return Tables(products=table("products"), seen=table("seen"))

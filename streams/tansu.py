@@ -74,7 +74,7 @@ async def _read_tail(
 class _FetchHighwaterThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _highwaters(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
         listed = await super()._highwaters(partitions)
-        bootstrap = ",".join(str(url.netloc) for url in self.transport.url)
+        bootstrap = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
         return await fetched_end_offsets(bootstrap, partitions, dict(listed))
 
 

@@ -22,6 +22,7 @@ PROCESS_START = time.time()
 
 def prepare(settings: Settings, bootstrap: str) -> Pulse:
     """Create the topics if missing and build the app."""
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(ensure_topics(settings, bootstrap))
