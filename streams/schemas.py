@@ -25,8 +25,8 @@ SCHEMA_VERSION = 1
 MAX_ID_CHARS = 128
 #: Longest review text accepted, in characters.
 MAX_TEXT_CHARS = 20_000
-#: Timestamps must fall between 2000-01-01 and 2100-01-01 (Unix seconds).
-MIN_TS, MAX_TS = 946_684_800.0, 4_102_444_800.0
+#: Timestamps must fall between 1990-01-01 and 2100-01-01 (Unix seconds, not milliseconds).
+MIN_TS, MAX_TS = 631_152_000.0, 4_102_444_800.0
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
