@@ -71,16 +71,16 @@ async def _read_tail(
     log.warning("end offsets of %s read from ListOffsets only (no fetch answered)", remaining)
 
 
-class _FetchHighwaterThread(faust_aiokafka.AIOKafkaConsumerThread):
-    async def _highwaters(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
-        listed = await super()._highwaters(partitions)
-        bootstrap = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
-        return await fetched_end_offsets(bootstrap, partitions, dict(listed))
-
-
 class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _FetchHighwaterThread(self, loop=self.loop, beacon=self.beacon)
+    async def highwaters(self, *partitions: TopicPartition) -> Mapping[TopicPartition, int]:
+        listed = await super().highwaters(*partitions)
+        transport = self.transport
+        bootstrap = faust_aiokafka.server_list(transport.url, transport.default_port)  # type: ignore[attr-defined]
+        kafka_tps = {TopicPartition(tp.topic, tp.partition): tp for tp in partitions}
+        ends = await fetched_end_offsets(
+            bootstrap, kafka_tps, {TopicPartition(tp.topic, tp.partition): n for tp, n in listed.items()}
+        )
+        return {kafka_tps[tp]: n for tp, n in ends.items()}
 
 
 class TansuTransport(faust_aiokafka.Transport):
