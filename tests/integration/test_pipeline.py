@@ -1,0 +1,104 @@
+"""The pipeline on the real embedded broker: valid events update state, every malformed
+payload is dead-lettered with its reason and original bytes, the worker never stops."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from streams.producing import publish
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TS = 1_764_300_000.0
+
+
+def click(i: int, pid: str = "p1", action: str = "view") -> bytes:
+    return orjson.dumps({"event_id": f"c{i}", "ts": TS + i, "user_id": f"u{i % 3}",
+                         "product_id": pid, "action": action})
+
+
+MALFORMED = [
+    b"not json at all",
+    b"\xff\xfe\x00garbage",
+    b"[1, 2, 3]",
+    b'{"event_id": "x1", "ts": NaN, "user_id": "u", "product_id": "p1", "action": "view"}',
+    b'{"event_id": "x2", "ts": 1e400, "user_id": "u", "product_id": "p1", "action": "view"}',
+    b'{"event_id": "x3", "ts": 1764300000, "user_id": "u", "product_id": "p1", "action": "jump"}',
+    b'{"event_id": "x4", "schema_version": 9, "ts": 1764300000, "user_id": "u", "product_id": "p1", "action": "view"}',
+    b'{"event_id": "x5", "ts": 1764300000, "user_id": ["u"], "product_id": "p1", "action": "view"}',
+    b'{"event_id": "x6", "ts": 1764300000}',
+    b"[" * 100_000,
+    b'{"a": "' + b"x" * 200_000 + b'"}',
+    b"",
+]
+
+
+async def dead_letters(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    found: list = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < n and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                found.extend(records)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
+    spawn_worker, broker, prefix: str
+) -> None:
+    worker = spawn_worker()
+    items = []
+    for i, bad in enumerate(MALFORMED):
+        items.append(("clicks", click(2 * i)))
+        items.append(("clicks", bad))
+        items.append(("clicks", click(2 * i + 1, action="add_to_cart")))
+    items.append(("sales", orjson.dumps({"event_id": "s1", "ts": TS, "user_id": "u9",
+                                         "product_id": "p1", "quantity": 3, "price": 2.5})))
+    settings = Settings(topic_prefix=prefix)
+    asyncio.run(publish(settings, broker.bootstrap, items))
+
+    letters = asyncio.run(dead_letters(broker.bootstrap, f"{prefix}deadletter", len(MALFORMED)))
+    assert len(letters) == len(MALFORMED)
+    assert sorted(r.value for r in letters) == sorted(MALFORMED), "original bytes kept"
+    for record in letters:
+        headers = dict(record.headers)
+        assert headers["pulse.topic"] == b"clicks"
+        assert headers["pulse.reason"] and headers["pulse.detail"]
+        assert int(headers["pulse.offset"]) >= 0
+    reasons = {dict(r.headers)["pulse.reason"].decode() for r in letters}
+    assert {"not_json", "not_utf8", "not_object", "invalid_fields", "too_large", "empty",
+            "unsupported_schema_version"} <= reasons
+
+    deadline = time.monotonic() + 30
+    while worker.get("/products/p1").get("totals", {}).get("orders") != 1:
+        assert time.monotonic() < deadline, worker.get("/products/p1")
+        time.sleep(0.3)
+    totals = worker.get("/products/p1")["totals"]
+    assert (totals["views"], totals["carts"], totals["orders"], totals["units"]) == (
+        len(MALFORMED), len(MALFORMED), 1, 3)
+    assert totals["revenue"] == pytest.approx(7.5)
+    counts = worker.event_counts()
+    assert counts[("clicks", "dead_letter")] == len(MALFORMED)
+    assert worker.get("/health")["ready"] is True
+
+    processed = 2 * len(MALFORMED) + 1
+    while worker.get("/health")["feedback_offset"] < processed:  # the replica follows the log
+        assert time.monotonic() < deadline, worker.get("/health")
+        time.sleep(0.3)
+    recs = worker.get("/recommendations/u9?k=5")
+    assert "p1" not in [i["product_id"] for i in recs["items"]], "already bought"
+    assert worker.get("/recommendations/u0?k=5")["items"][0]["product_id"] == "p1"
+    assert worker.get("/products/nope").get("error")
+    assert "error" in worker.get("/recommendations/u1?k=0")
