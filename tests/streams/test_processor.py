@@ -1,0 +1,79 @@
+"""Batch processing without Kafka: outcomes, redelivery vs duplicate, feedback order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from streams.processor import BatchProcessor, Record
+
+TS = 1_764_300_000.0
+
+
+def click(i: int, pid: str = "p1", eid: str | None = None) -> bytes:
+    return orjson.dumps({"event_id": eid or f"e{i}", "ts": TS + i, "user_id": "u",
+                         "product_id": pid, "action": "view"})
+
+
+class Store:
+    """The two tables, as dicts, written the way the agent writes them."""
+
+    def __init__(self) -> None:
+        self.products: dict[str, Any] = {}
+        self.seen: dict[str, Any] = {}
+
+    def processor(self) -> BatchProcessor:
+        return BatchProcessor(self.products.get, self.seen.__contains__, max_payload_bytes=4096)
+
+    def run(self, records: list[Record]) -> Any:
+        result = self.processor().process(records)
+        for pid, (_partition, value) in result.products.items():
+            self.products[pid] = orjson.loads(orjson.dumps(value))  # as the JSON table does
+        self.seen.update(result.seen)
+        return result
+
+
+def records(payloads: list[bytes], start: int = 0, partition: int = 0) -> list[Record]:
+    return [Record("clicks", partition, start + i, b"p1", p, TS) for i, p in enumerate(payloads)]
+
+
+def test_outcomes_and_feedback() -> None:
+    store = Store()
+    result = store.run(records([click(0), b"{bad", click(1, pid="p2")]))
+    assert result.outcomes == {("clicks", "processed"): 2, ("clicks", "dead_letter"): 1}
+    assert [r.offset for r, _ in result.dead_letters] == [1]
+    assert [orjson.loads(v)["event"]["event_id"] for _, v in result.feedback] == ["e0", "e1"]
+    assert store.products["p1"]["s"]["totals"]["views"] == 1
+
+
+def test_redelivered_messages_are_skipped_by_offset() -> None:
+    store = Store()
+    store.run(records([click(0), click(1)]))
+    store.seen.clear()  # even without the seen ids, the offsets in the state record suffice
+    again = store.run(records([click(0), click(1), click(2)]))
+    assert again.outcomes == {("clicks", "redelivered"): 2, ("clicks", "processed"): 1}
+    assert store.products["p1"]["s"]["totals"]["views"] == 3
+    assert set(again.seen) == {"e0", "e1", "e2"}, "redelivered ids are remembered again"
+
+
+def test_republished_event_ids_are_duplicates() -> None:
+    store = Store()
+    store.run(records([click(0), click(1)]))
+    again = store.run(records([click(0), click(1)], start=10))
+    assert again.outcomes == {("clicks", "duplicate"): 2}
+    assert not again.feedback
+    assert store.products["p1"]["s"]["totals"]["views"] == 2
+
+
+def test_duplicates_within_one_batch() -> None:
+    result = Store().run(records([click(0), click(5, eid="e0")]))
+    assert result.outcomes == {("clicks", "processed"): 1, ("clicks", "duplicate"): 1}
+
+
+def test_offsets_are_tracked_per_source_partition() -> None:
+    store = Store()
+    store.run(records([click(0)], start=5, partition=0))
+    result = store.run(records([click(1)], start=0, partition=1))
+    assert result.outcomes == {("clicks", "processed"): 1}
+    assert store.products["p1"]["o"] == {"clicks:0": 5, "clicks:1": 0}
