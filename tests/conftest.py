@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker
-from tests.workers import WorkerProcess
+from streams.procs import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()

@@ -14,7 +14,7 @@ import pytest
 from streams.producing import publish
 from streams.replay import read_dataset
 from streams.settings import Settings
-from tests.workers import WorkerProcess
+from streams.procs import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 

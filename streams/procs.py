@@ -1,4 +1,4 @@
-"""A Pulse worker as a real OS process, for integration tests."""
+"""A Pulse worker as a real OS process: for integration tests, benchmarks and audits."""
 
 from __future__ import annotations
 
