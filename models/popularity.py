@@ -1,9 +1,18 @@
 """Time-decayed popularity: the cold-start recommender, learning one interaction at a time.
 
-Scores decay with a half-life of event time. They are kept in *forward-decay*
-form, ``weight * 2 ** ((ts - ref) / half_life)`` against a fixed reference time,
-so ``learn_one`` is O(1) and ranking needs no rescan; the reference moves (and
-every score is rescaled once) only when exponents grow large.
+An item's score is ``sum(weight * 2 ** ((ts - now) / half_life))`` over its
+interactions, where ``now`` is the newest event time seen. Scores are stored in
+*forward-decay* form, ``weight * 2 ** ((ts - ref) / half_life)`` against a
+reference time ``ref``: decay multiplies every score by the same factor, so the
+order never changes, ``learn_one`` is O(1) and nothing is rescanned as time
+passes. When an exponent would pass :data:`MAX_EXPONENT` the reference moves to
+the new event and every score is rescaled once (items whose score underflows to
+zero are forgotten).
+
+Bounds: past ``max_items`` items, the weakest are pruned down to
+:data:`PRUNE_TO` of the limit (so pruning is amortised). Past ``max_users``
+buyers, the purchase sets of the users whose latest purchase is oldest are
+forgotten, so those users may again be shown what they bought.
 
 >>> pop = DecayedPopularity(half_life=10.0)
 >>> pop.learn_one("u1", "a", 1.0, ts=0.0)
@@ -18,100 +27,248 @@ every score is rescaled once) only when exponents grow large.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from operator import neg
 from typing import Any
 
-#: Rescale when a forward-decay exponent passes this many half-lives (2**512 stays finite).
-_MAX_EXPONENT = 512.0
+from models.exceptions import InvalidInputError, InvalidParameterError, InvalidStateError
+
+#: Rebase when a forward-decay exponent passes this many half-lives (2**512 ~ 1e154).
+MAX_EXPONENT = 512.0
+#: After exceeding ``max_items``, keep this fraction of the limit (the strongest items).
+PRUNE_TO = 0.9
+#: Size of the cached head of the global ranking (requests for more scan every item).
+HEAD_SIZE = 512
+#: Version of the :meth:`DecayedPopularity.to_state` layout.
+STATE_VERSION = 1
 
 
 class DecayedPopularity:
-    """Items ranked by exponentially decayed interaction weight, globally or per category."""
+    """Items ranked by exponentially decayed interaction weight, globally or per category.
 
-    def __init__(self, half_life: float = 3600.0, max_items: int = 100_000,
-                 max_users: int = 1_000_000):
-        if half_life <= 0:
-            raise ValueError("half_life must be positive")
+    >>> pop = DecayedPopularity(half_life=60.0)
+    >>> for item, ts in [("x", 0.0), ("y", 60.0), ("z", 60.0)]:
+    ...     pop.learn_one("u", item, 1.0, ts, category_id="c1" if item != "z" else "c2")
+    >>> pop.rank(None, k=3)  # ties broken by item id
+    [('y', 1.0), ('z', 1.0), ('x', 0.5)]
+    >>> pop.rank(None, category_id="c1", exclude={"y"})
+    [('x', 0.5)]
+    """
+
+    def __init__(
+        self, half_life: float = 3600.0, max_items: int = 100_000, max_users: int = 1_000_000
+    ):
+        _check_params(half_life, max_items, max_users)
         self.half_life = half_life
         self.max_items = max_items
         self.max_users = max_users
-        self._ref: float | None = None
+        self._ref: float | None = None  # None until the first event
         self._now = 0.0
         self._scores: dict[str, float] = {}
         self._category: dict[str, str] = {}
+        self._members: dict[str, set[str]] = {}
         self._bought: OrderedDict[str, set[str]] = OrderedDict()
+        self._head: set[str] | None = None  # may hold the global top; None: rebuild
+        self._cut = math.inf  # every item outside _head has a stored score below _cut
 
     def __len__(self) -> int:
+        """Number of items tracked."""
         return len(self._scores)
 
-    def learn_one(self, user_id: str, item_id: str, weight: float, ts: float,
-                  category_id: str | None = None, purchased: bool = False) -> None:
-        """Add ``weight`` for ``item_id`` at event time ``ts``."""
-        if self._ref is None:
-            self._ref = ts
-        exponent = (ts - self._ref) / self.half_life
-        if exponent > _MAX_EXPONENT:
-            self._rebase(ts)
-            exponent = 0.0
-        self._now = max(self._now, ts)
-        self._scores[item_id] = self._scores.get(item_id, 0.0) + weight * 2.0**exponent
-        if category_id is not None:
-            self._category[item_id] = category_id
+    def learn_one(
+        self,
+        user_id: str,
+        item_id: str,
+        weight: float,
+        ts: float,
+        category_id: str | None = None,
+        purchased: bool = False,
+    ) -> None:
+        """Add ``weight`` for ``item_id`` at event time ``ts`` (seconds); O(1) amortised."""
+        exponent = self._exponent(ts, weight)
+        scores = self._scores
+        raw = scores[item_id] = scores.get(item_id, 0.0) + weight * 2.0**exponent
+        if raw >= self._cut and self._head is not None:
+            self._enter_head(item_id)
+        if category_id is not None and self._category.get(item_id) != category_id:
+            self._set_category(item_id, category_id)
         if purchased:
             self._remember_purchase(user_id, item_id)
-        if len(self._scores) > self.max_items:
+        if len(scores) > self.max_items:
             self._prune()
 
     def score(self, item_id: str) -> float:
-        """The item's decayed score as of the newest event seen."""
-        raw = self._scores.get(item_id, 0.0)
-        if not raw or self._ref is None:
+        """The item's decayed score as of the newest event seen (0.0 when unknown)."""
+        return self._scores.get(item_id, 0.0) * self._decay()
+
+    def rank(
+        self,
+        user_id: str | None,
+        k: int = 10,
+        category_id: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` ``(item, score)``, best first, ties by item id; never what ``user_id``
+        bought or what ``exclude`` lists; only ``category_id``'s items when given."""
+        if k <= 0:
+            return []
+        skip = self._skipped(user_id, exclude)
+        decay = self._decay()
+        top = self._top(k + len(skip), category_id)
+        return [(item, -neg_raw * decay) for neg_raw, item in top if item not in skip][:k]
+
+    def purchases(self, user_id: str) -> frozenset[str]:
+        """Items ``user_id`` is remembered to have bought."""
+        return frozenset(self._bought.get(user_id, ()))
+
+    def _exponent(self, ts: float, weight: float) -> float:
+        """Forward-decay exponent of ``ts``; moves the reference first when it grows too large."""
+        if not (math.isfinite(ts) and math.isfinite(weight) and weight >= 0.0):
+            raise InvalidInputError(
+                f"learn_one needs a finite ts and a finite weight >= 0, got {ts=!r} {weight=!r}"
+            )
+        if self._ref is None:
+            self._ref = self._now = ts
+        elif ts > self._now:
+            self._now = ts
+        exponent = (ts - self._ref) / self.half_life
+        if exponent > MAX_EXPONENT:
+            self._rebase(ts)
             return 0.0
-        return raw * 2.0 ** ((self._ref - self._now) / self.half_life)
+        return exponent
 
-    def rank(self, user_id: str | None, k: int = 10, category_id: str | None = None,
-             exclude: Collection[str] = ()) -> list[tuple[str, float]]:
-        """Top ``k`` items, without those ``user_id`` bought or listed in ``exclude``."""
-        bought = self._bought.get(user_id, set()) if user_id is not None else set()
-        candidates = (
-            (item, raw) for item, raw in self._scores.items()
-            if item not in bought and item not in exclude
-            and (category_id is None or self._category.get(item) == category_id)
-        )
-        top = heapq.nsmallest(k, candidates, key=lambda pair: (-pair[1], pair[0]))
-        return [(item, self.score(item)) for item, _ in top]
-
-    def _remember_purchase(self, user_id: str, item_id: str) -> None:
-        self._bought.setdefault(user_id, set()).add(item_id)
-        self._bought.move_to_end(user_id)
-        while len(self._bought) > self.max_users:
-            self._bought.popitem(last=False)  # forget the least recently active buyer
+    def _decay(self) -> float:
+        """Factor from stored (forward-decayed) scores to scores as of the newest event."""
+        return 0.0 if self._ref is None else 2.0 ** ((self._ref - self._now) / self.half_life)
 
     def _rebase(self, ts: float) -> None:
+        """Move the reference time to ``ts``, rescaling every stored score once."""
         assert self._ref is not None
         factor = 2.0 ** ((self._ref - ts) / self.half_life)
-        self._scores = {item: s * factor for item, s in self._scores.items() if s * factor > 0}
         self._ref = ts
+        scores = self._scores
+        for item in scores:
+            scores[item] *= factor
+        self._head, self._cut = None, math.inf
+        self._forget([item for item, score in scores.items() if score == 0.0])
+
+    def _top(self, n: int, category_id: str | None) -> list[tuple[float, str]]:
+        """The ``n`` best ``(-stored score, item)``, best first, of a category or of all."""
+        scores = self._scores
+        if category_id is not None:
+            pool: Collection[str] = self._members.get(category_id, ())
+        elif n <= HEAD_SIZE:
+            pool = self._head if self._head is not None else self._build_head()
+        else:
+            return heapq.nsmallest(n, zip(map(neg, scores.values()), scores, strict=True))
+        return heapq.nsmallest(n, zip(map(neg, map(scores.__getitem__, pool)), pool, strict=True))
+
+    def _build_head(self) -> set[str]:
+        """Cache the items scoring at least the ``HEAD_SIZE``-th best; scores only grow, so
+        an item that reaches the cut later joins the head in :meth:`learn_one`."""
+        scores = self._scores
+        best = heapq.nlargest(HEAD_SIZE, scores.values())
+        self._cut = best[-1] if len(best) == HEAD_SIZE else -math.inf
+        self._head = {item for item, raw in scores.items() if raw >= self._cut}
+        return self._head
+
+    def _enter_head(self, item_id: str) -> None:
+        assert self._head is not None
+        self._head.add(item_id)
+        if len(self._head) > 4 * HEAD_SIZE:
+            self._head, self._cut = None, math.inf  # rebuilt, with a higher cut, on demand
+
+    def _skipped(self, user_id: str | None, exclude: Collection[str]) -> Collection[str]:
+        bought = self._bought.get(user_id, ()) if user_id is not None else ()
+        if not exclude:
+            return bought
+        return set(exclude).union(bought) if bought else set(exclude)
+
+    def _set_category(self, item_id: str, category_id: str) -> None:
+        old = self._category.get(item_id)
+        if old is not None:
+            self._leave(old, item_id)
+        self._category[item_id] = category_id
+        self._members.setdefault(category_id, set()).add(item_id)
+
+    def _leave(self, category_id: str, item_id: str) -> None:
+        members = self._members[category_id]
+        members.discard(item_id)
+        if not members:
+            del self._members[category_id]
+
+    def _remember_purchase(self, user_id: str, item_id: str) -> None:
+        bought = self._bought
+        bought.setdefault(user_id, set()).add(item_id)
+        bought.move_to_end(user_id)
+        while len(bought) > self.max_users:
+            bought.popitem(last=False)  # the buyer whose latest purchase is oldest
 
     def _prune(self) -> None:
-        keep = int(self.max_items * 0.9)
-        strongest = heapq.nlargest(keep, self._scores.items(), key=lambda p: (p[1], p[0]))
-        self._scores = dict(strongest)
-        self._category = {i: c for i, c in self._category.items() if i in self._scores}
+        """Drop the weakest items (by rank order) down to ``PRUNE_TO * max_items``."""
+        keep = max(1, int(self.max_items * PRUNE_TO))
+        scores = self._scores
+        weakest = heapq.nlargest(
+            len(scores) - keep, zip(map(neg, scores.values()), scores, strict=True)
+        )
+        self._forget([item for _, item in weakest])
+
+    def _forget(self, items: Iterable[str]) -> None:
+        self._head, self._cut = None, math.inf
+        for item in items:
+            del self._scores[item]
+            category = self._category.pop(item, None)
+            if category is not None:
+                self._leave(category, item)
 
     def to_state(self) -> dict[str, Any]:
-        """A JSON-able snapshot; :meth:`from_state` restores it exactly."""
-        return {"half_life": self.half_life, "max_items": self.max_items,
-                "max_users": self.max_users, "ref": self._ref, "now": self._now,
-                "scores": self._scores, "category": self._category,
-                "bought": [[u, sorted(items)] for u, items in self._bought.items()]}
+        """A JSON-able snapshot; :meth:`from_state` restores the same model exactly."""
+        return {
+            "version": STATE_VERSION,
+            "half_life": self.half_life,
+            "max_items": self.max_items,
+            "max_users": self.max_users,
+            "ref": self._ref,
+            "now": self._now,
+            "scores": dict(self._scores),
+            "category": dict(self._category),
+            "bought": [[user, sorted(items)] for user, items in self._bought.items()],
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> DecayedPopularity:
+        """The model :meth:`to_state` described (also after a JSON round trip).
+
+        >>> pop = DecayedPopularity(half_life=5.0)
+        >>> pop.learn_one("u", "a", 2.0, ts=1.0, category_id="c", purchased=True)
+        >>> DecayedPopularity.from_state(pop.to_state()).to_state() == pop.to_state()
+        True
+        """
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise InvalidStateError(f"not a version {STATE_VERSION} popularity state")
+        try:
+            return cls._restore(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidStateError(f"malformed popularity state: {exc!r}") from exc
+
+    @classmethod
+    def _restore(cls, state: dict[str, Any]) -> DecayedPopularity:
         model = cls(state["half_life"], state["max_items"], state["max_users"])
         model._ref, model._now = state["ref"], state["now"]
-        model._scores = dict(state["scores"])
-        model._category = dict(state["category"])
-        model._bought = OrderedDict((u, set(items)) for u, items in state["bought"])
+        model._scores = {str(item): float(score) for item, score in state["scores"].items()}
+        for item, category in state["category"].items():
+            model._set_category(item, category)
+        model._bought = OrderedDict((user, set(items)) for user, items in state["bought"])
         return model
+
+
+def _check_params(half_life: float, max_items: int, max_users: int) -> None:
+    """Fail fast, naming the argument, when a constructor argument is out of range."""
+    if not (isinstance(half_life, int | float) and math.isfinite(half_life) and half_life > 0):
+        raise InvalidParameterError(f"half_life must be a finite number > 0, got {half_life!r}")
+    if not (isinstance(max_items, int) and max_items >= 1):
+        raise InvalidParameterError(f"max_items must be an integer >= 1, got {max_items!r}")
+    if not (isinstance(max_users, int) and max_users >= 0):
+        raise InvalidParameterError(f"max_users must be an integer >= 0, got {max_users!r}")

@@ -1,15 +1,26 @@
 """Per-product state: totals, catalog facts and event-time windows. No Faust here.
 
-Windows are kept as per-minute buckets (``int(ts // 60)``) for the last hour of
-event time behind the newest event of the product; from them come a 1-minute
-tumbling window and a 1-hour window hopping every minute.
+Windows are kept as per-minute buckets (minute index ``int(ts // 60)``) for the
+last hour of event time behind the newest event seen for the product; from them
+come a 1-minute tumbling window and a 1-hour window hopping every minute. An
+event too old for the buckets still counts in the totals.
+
+``remove_from_cart`` clicks are counted in their own total, ``removals``; they
+do not subtract from ``carts`` and are not bucketed.
 
 >>> from streams.schemas import ClickEvent, SaleEvent
+>>> t0 = 1_700_000_040.0  # the start of a minute
 >>> s = ProductState()
->>> s.apply(ClickEvent(event_id="a", ts=120.5 + 1e9, user_id="u", product_id="p", action="view"))
->>> s.apply(SaleEvent(event_id="b", ts=150.0 + 1e9, user_id="u", product_id="p", quantity=2, price=2.5))
->>> s.totals["orders"], s.totals["revenue"], s.hopping_1h(1e9 + 170).conversion
-(1, 5.0, 1.0)
+>>> s.apply(ClickEvent(event_id="a", ts=t0 + 1, user_id="u", product_id="p", action="view"))
+>>> s.apply(SaleEvent(event_id="b", ts=t0 + 30, user_id="u", product_id="p", quantity=2,
+...                   price=2.5))
+>>> s.totals["orders"], s.totals["units"], s.totals["revenue"]
+(1, 2, 5.0)
+>>> w = s.hopping_1h(t0 + 59)
+>>> w.start, w.end, w.views, w.conversion
+(1699996500.0, 1700000100.0, 1, 1.0)
+>>> s.tumbling_1m(t0 + 60).views
+0
 >>> ProductState.from_dict(s.to_dict()).to_dict() == s.to_dict()
 True
 """
@@ -21,21 +32,46 @@ from typing import Any
 
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
 
+#: Seconds per bucket.
 MINUTE = 60
+#: Buckets kept behind (and including) the newest event's minute: one hour.
 WINDOW_MINUTES = 60
-TOTALS = ("views", "carts", "removals", "favorites", "orders", "units", "revenue", "reviews",
-          "rating_sum", "rating_count")
+#: Totals since the start, all counts except ``revenue`` and ``rating_sum``.
+TOTALS = (
+    "views",
+    "carts",
+    "removals",
+    "favorites",
+    "orders",
+    "units",
+    "revenue",
+    "reviews",
+    "rating_sum",
+    "rating_count",
+)
+#: Catalog facts, ``None`` until a product event carries them.
 CATALOG = ("name", "category_id", "price", "stock", "lead_time_days")
-#: Bucket slots: views, carts, orders, units, revenue, reviews.
-_SLOTS = ("views", "carts", "orders", "units", "revenue", "reviews")
-_CLICK_TOTAL = {"view": "views", "add_to_cart": "carts", "remove_from_cart": "removals",
-                "favorite": "favorites"}
-_CLICK_SLOT = {"view": 0, "add_to_cart": 1}
+#: What each bucket holds, in order (a bucket is a plain list, for speed and JSON).
+SLOTS = ("views", "carts", "orders", "units", "revenue", "reviews")
+_VIEWS, _CARTS, _ORDERS, _UNITS, _REVENUE, _REVIEWS = range(len(SLOTS))
+_CLICK_TOTAL = {
+    "view": "views",
+    "add_to_cart": "carts",
+    "remove_from_cart": "removals",
+    "favorite": "favorites",
+}
+_CLICK_SLOT = {"view": _VIEWS, "add_to_cart": _CARTS}
 
 
 @dataclass(frozen=True, slots=True)
 class WindowCounts:
-    """Counts of one window ``[start, end)`` of event time."""
+    """Counts of one window of event time, ``[start, end)`` in Unix seconds.
+
+    >>> WindowCounts(0.0, 60.0, views=4, orders=1).conversion
+    0.25
+    >>> WindowCounts(0.0, 60.0, orders=1).conversion is None
+    True
+    """
 
     start: float
     end: float
@@ -52,55 +88,102 @@ class WindowCounts:
         return self.orders / self.views if self.views else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "views": self.views, "carts": self.carts,
-                "orders": self.orders, "units": self.units, "revenue": round(self.revenue, 6),
-                "reviews": self.reviews, "conversion": self.conversion}
+        """A JSON-able form, with the conversion.
+
+        >>> WindowCounts(0.0, 60.0, views=2).as_dict()["conversion"]
+        0.0
+        """
+        return {
+            "start": self.start,
+            "end": self.end,
+            "views": self.views,
+            "carts": self.carts,
+            "orders": self.orders,
+            "units": self.units,
+            "revenue": self.revenue,
+            "reviews": self.reviews,
+            "conversion": self.conversion,
+        }
+
+
+def _new_bucket() -> list[Any]:
+    return [0, 0, 0, 0, 0.0, 0]
 
 
 class ProductState:
-    """Everything Pulse knows about one product, updated one event at a time."""
+    """Everything Pulse knows about one product, updated one event at a time.
+
+    ``totals`` and ``catalog`` are plain dicts (keys :data:`TOTALS` and
+    :data:`CATALOG`); ``buckets`` maps a minute index to counts in :data:`SLOTS`
+    order; ``last_ts`` is the newest event time seen (0.0 before any event).
+    """
 
     __slots__ = ("totals", "catalog", "buckets", "last_ts")
 
     def __init__(self) -> None:
-        self.totals: dict[str, float] = dict.fromkeys(TOTALS, 0)
+        self.totals: dict[str, Any] = dict.fromkeys(TOTALS, 0)
+        self.totals["revenue"] = 0.0
         self.catalog: dict[str, Any] = dict.fromkeys(CATALOG)
-        self.buckets: dict[int, list[float]] = {}
+        self.buckets: dict[int, list[Any]] = {}
         self.last_ts: float = 0.0
 
     def apply(self, event: InputEvent) -> None:
-        """Fold one validated event into the state."""
+        """Fold one validated event (review, click, sale or product) into the state."""
+        self._advance(event.ts)
         if isinstance(event, ClickEvent):
-            self.totals[_CLICK_TOTAL[event.action]] += 1
-            slot = _CLICK_SLOT.get(event.action)
-            if slot is not None:
-                self._bucket(event.ts, slot, 1)
+            self._click(event)
         elif isinstance(event, SaleEvent):
             self._sale(event)
         elif isinstance(event, ReviewEvent):
             self._review(event)
         elif isinstance(event, ProductEvent):
             self._catalog(event)
-        self.last_ts = max(self.last_ts, event.ts)
+
+    def _advance(self, ts: float) -> None:
+        """Move the newest event time forward, dropping buckets that fall out of the hour."""
+        if ts <= self.last_ts:
+            return
+        newest, previous = int(ts // MINUTE), int(self.last_ts // MINUTE)
+        self.last_ts = ts
+        if newest > previous:
+            oldest = newest - WINDOW_MINUTES
+            for minute in [m for m in self.buckets if m <= oldest]:
+                del self.buckets[minute]
+
+    def _bucket(self, ts: float) -> list[Any] | None:
+        """The bucket of ``ts``'s minute, or None when it is older than the hour kept."""
+        minute = int(ts // MINUTE)
+        bucket = self.buckets.get(minute)
+        if bucket is None and minute > int(self.last_ts // MINUTE) - WINDOW_MINUTES:
+            bucket = self.buckets[minute] = _new_bucket()
+        return bucket
+
+    def _click(self, event: ClickEvent) -> None:
+        self.totals[_CLICK_TOTAL[event.action]] += 1
+        slot = _CLICK_SLOT.get(event.action)
+        if slot is not None and (bucket := self._bucket(event.ts)) is not None:
+            bucket[slot] += 1
 
     def _sale(self, event: SaleEvent) -> None:
-        revenue = event.quantity * event.price if event.price is not None else 0.0
-        t = self.totals
-        t["orders"] += 1
-        t["units"] += event.quantity
-        t["revenue"] += revenue
-        self._bucket(event.ts, 2, 1)
-        self._bucket(event.ts, 3, event.quantity)
-        self._bucket(event.ts, 4, revenue)
-        if self.catalog["stock"] is not None:
-            self.catalog["stock"] = max(0, self.catalog["stock"] - event.quantity)
+        quantity, totals = event.quantity, self.totals
+        revenue = quantity * event.price if event.price is not None else 0.0
+        totals["orders"] += 1
+        totals["units"] += quantity
+        totals["revenue"] += revenue
+        if (bucket := self._bucket(event.ts)) is not None:
+            bucket[_ORDERS] += 1
+            bucket[_UNITS] += quantity
+            bucket[_REVENUE] += revenue
+        if (stock := self.catalog["stock"]) is not None:
+            self.catalog["stock"] = max(0, stock - quantity)
 
     def _review(self, event: ReviewEvent) -> None:
         self.totals["reviews"] += 1
         if event.rating is not None:
             self.totals["rating_sum"] += event.rating
             self.totals["rating_count"] += 1
-        self._bucket(event.ts, 5, 1)
+        if (bucket := self._bucket(event.ts)) is not None:
+            bucket[_REVIEWS] += 1
 
     def _catalog(self, event: ProductEvent) -> None:
         for name in CATALOG:
@@ -108,38 +191,22 @@ class ProductState:
             if value is not None:
                 self.catalog[name] = value
 
-    def _bucket(self, ts: float, slot: int, amount: float) -> None:
-        minute = int(ts // MINUTE)
-        newest = max(minute, int(self.last_ts // MINUTE))
-        if minute <= newest - WINDOW_MINUTES:
-            return
-        bucket = self.buckets.get(minute)
-        if bucket is None:
-            bucket = self.buckets[minute] = [0, 0, 0, 0, 0.0, 0]
-            self._expire(newest)
-        bucket[slot] += amount
-
-    def _expire(self, newest: int) -> None:
-        for minute in [m for m in self.buckets if m <= newest - WINDOW_MINUTES]:
-            del self.buckets[minute]
-
     def window(self, first_minute: int, last_minute: int) -> WindowCounts:
-        """Sum of the buckets from ``first_minute`` to ``last_minute`` inclusive."""
-        sums = [0.0] * len(_SLOTS)
+        """Sum of the buckets from ``first_minute`` to ``last_minute``, both included."""
+        sums = _new_bucket()
         for minute, bucket in self.buckets.items():
             if first_minute <= minute <= last_minute:
-                sums = [a + b for a, b in zip(sums, bucket, strict=True)]
-        views, carts, orders, units, revenue, reviews = sums
-        return WindowCounts(first_minute * MINUTE, (last_minute + 1) * MINUTE, int(views),
-                            int(carts), int(orders), int(units), revenue, int(reviews))
+                for slot, value in enumerate(bucket):
+                    sums[slot] += value
+        return WindowCounts(float(first_minute * MINUTE), float((last_minute + 1) * MINUTE), *sums)
 
     def tumbling_1m(self, now: float) -> WindowCounts:
-        """The 1-minute tumbling window that contains ``now``."""
+        """The 1-minute tumbling window that contains ``now`` (event time)."""
         minute = int(now // MINUTE)
         return self.window(minute, minute)
 
     def hopping_1h(self, now: float) -> WindowCounts:
-        """The 1-hour window (hopping every minute) that ends with ``now``'s minute."""
+        """The 1-hour window, hopping every minute, that ends with ``now``'s minute."""
         minute = int(now // MINUTE)
         return self.window(minute - WINDOW_MINUTES + 1, minute)
 
@@ -149,25 +216,39 @@ class ProductState:
         views = self.totals["views"]
         return self.totals["orders"] / views if views else None
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """A JSON-able view for the HTTP API; windows are taken at ``now`` (event time)."""
+    @property
+    def avg_rating(self) -> float | None:
+        """Mean star rating of the rated reviews (None without any)."""
         count = self.totals["rating_count"]
+        return self.totals["rating_sum"] / count if count else None
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """A JSON-able view for the HTTP API, windows taken at ``now`` (default: ``last_ts``)."""
+        at = self.last_ts if now is None else now
         return {
-            "totals": {**self.totals, "conversion": self.conversion,
-                       "avg_rating": self.totals["rating_sum"] / count if count else None},
-            "catalog": dict(self.catalog), "last_ts": self.last_ts,
-            "tumbling_1m": self.tumbling_1m(now).as_dict(),
-            "hopping_1h": self.hopping_1h(now).as_dict(),
+            "totals": {**self.totals, "conversion": self.conversion, "avg_rating": self.avg_rating},
+            "catalog": dict(self.catalog),
+            "last_ts": self.last_ts,
+            "tumbling_1m": self.tumbling_1m(at).as_dict(),
+            "hopping_1h": self.hopping_1h(at).as_dict(),
         }
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form; :meth:`from_dict` rebuilds the same state exactly."""
-        return {"totals": dict(self.totals), "catalog": dict(self.catalog),
-                "buckets": [[m, *b] for m, b in sorted(self.buckets.items())],
-                "last_ts": self.last_ts}
+        return {
+            "totals": dict(self.totals),
+            "catalog": dict(self.catalog),
+            "buckets": [[minute, *b] for minute, b in sorted(self.buckets.items())],
+            "last_ts": self.last_ts,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProductState:
+        """The state that :meth:`to_dict` wrote (after a JSON round trip, too).
+
+        >>> ProductState.from_dict(ProductState().to_dict()).buckets
+        {}
+        """
         state = cls()
         state.totals.update(data["totals"])
         state.catalog.update(data["catalog"])
