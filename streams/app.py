@@ -80,6 +80,8 @@ def create_app(
         datadir=str(settings.data_dir / settings.app_id),
         autodiscover=False,
         producer_acks=-1,
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
         table_standby_replicas=0,
         worker_redirect_stdouts=False,
     )
