@@ -1,6 +1,8 @@
 """One worker on a dataset backlog vs a bare aiokafka consumer of the same topics, same run.
 
-    .venv/bin/python bench/replay.py [--data ../shared/data/ecom_taobao_userbehavior_sample/UserBehavior_sample.csv]
+    .venv/bin/python bench/replay.py [--data PATH] [--limit N]
+
+(default: the Taobao sample under ../shared/data)
 
 Steps: start the embedded broker; publish the whole file (timed); read it back with a
 bare aiokafka consumer that only decodes JSON (the floor); start one `pulse worker` and
@@ -26,14 +28,24 @@ from streams.replay import read_dataset
 from streams.settings import Settings
 from streams.topics import INPUTS, ensure_topics
 
-DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / (
-    "ecom_taobao_userbehavior_sample/UserBehavior_sample.csv")
+DEFAULT = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / ("ecom_taobao_userbehavior_sample/UserBehavior_sample.csv")
+)
 
 
 async def bare_consume(bootstrap: str, topics: list[str], expected: int) -> float:
     """Seconds a bare consumer takes to read and JSON-decode ``expected`` messages."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     started, seen = time.perf_counter(), 0
     try:
@@ -58,8 +70,9 @@ def main() -> None:
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         asyncio.run(ensure_topics(settings, broker.bootstrap))
         started = time.perf_counter()
-        total = asyncio.run(publish(settings, broker.bootstrap,
-                                    read_dataset(args.data, limit=args.limit)))
+        total = asyncio.run(
+            publish(settings, broker.bootstrap, read_dataset(args.data, limit=args.limit))
+        )
         produce_s = time.perf_counter() - started
         topics = [settings.topic(t) for t in INPUTS]
         bare_s = asyncio.run(bare_consume(broker.bootstrap, topics, total))

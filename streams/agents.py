@@ -41,7 +41,8 @@ def register(pulse: Pulse) -> None:
 
     @pulse.app.agent(pulse.topics.inputs, name="pulse-inputs")
     async def inputs(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_within):
+        batches = stream.take_events(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
+        async for events in batches:
             started = time.perf_counter()
             records = [_record(pulse, e) for e in events]
             result = processor.process(records)
@@ -54,8 +55,11 @@ def register(pulse: Pulse) -> None:
 def _record(pulse: Pulse, event: faust.EventT) -> Record:
     message = event.message
     return Record(
-        topic=pulse.topics.logical_name(message.topic), partition=message.partition,
-        offset=message.offset, key=message.key, value=message.value,
+        topic=pulse.topics.logical_name(message.topic),
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
         timestamp=message.timestamp,
     )
 
@@ -71,13 +75,19 @@ async def _emit(pulse: Pulse, result: BatchResult) -> None:
 
 async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
     log.warning(
-        "dead letter from %s[%d]@%d: %s (%s)", record.topic, record.partition, record.offset,
-        why.reason, why.detail[:200],
+        "dead letter from %s[%d]@%d: %s (%s)",
+        record.topic,
+        record.partition,
+        record.offset,
+        why.reason,
+        why.detail[:200],
     )
     pulse.metrics.dead_letters.labels(topic=record.topic, reason=why.reason).inc()
     headers = {
-        "pulse.reason": why.reason.encode(), "pulse.detail": why.detail.encode()[:4096],
-        "pulse.topic": record.topic.encode(), "pulse.partition": str(record.partition).encode(),
+        "pulse.reason": why.reason.encode(),
+        "pulse.detail": why.detail.encode()[:4096],
+        "pulse.topic": record.topic.encode(),
+        "pulse.partition": str(record.partition).encode(),
         "pulse.offset": str(record.offset).encode(),
     }
     return await pulse.topics.dead_letter.send(
@@ -122,7 +132,9 @@ class SeenPruner:
         by_partition = {e.message.partition: e for e in events}
         entries = list(seen.data.items())
         newest = max((ts for _, (_, ts) in entries), default=0.0)
-        stale = [(k, p) for k, (p, ts) in entries if ts < newest - self.horizon and p in by_partition]
+        stale = [
+            (k, p) for k, (p, ts) in entries if ts < newest - self.horizon and p in by_partition
+        ]
         for key, partition in stale:
             delete(seen, by_partition[partition], key)
         if stale:

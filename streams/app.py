@@ -55,7 +55,10 @@ class Pulse:
 
 
 def create_app(
-    settings: Settings, bootstrap: str, *, registry: CollectorRegistry | None = None,
+    settings: Settings,
+    bootstrap: str,
+    *,
+    registry: CollectorRegistry | None = None,
     started: float | None = None,
 ) -> Pulse:
     """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
@@ -87,8 +90,12 @@ def create_app(
     )
     app.use_tansu_transport = settings.kafka_flavor == "tansu"
     pulse = Pulse(
-        settings=settings, app=app, topics=make_topics(app, settings),
-        tables=make_tables(app, settings), metrics=Metrics(registry), replica=None,
+        settings=settings,
+        app=app,
+        topics=make_topics(app, settings),
+        tables=make_tables(app, settings),
+        metrics=Metrics(registry),
+        replica=None,
         started=started or time.time(),
     )
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
@@ -96,7 +103,7 @@ def create_app(
     views.register(pulse)
     pulse.app.task(pulse.replica.run)
 
-    @app.on_rebalance_complete.connect
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _ready(sender: Any, **kwargs: Any) -> None:
         if pulse.ready_at is None:
             pulse.ready_at = time.time()

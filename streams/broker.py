@@ -97,12 +97,26 @@ class EmbeddedBroker:
 
     def start(self) -> EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-               "--storage-engine", "memory://tansu/", "--cluster-id", "pulse"]
+        cmd = [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            "pulse",
+        ]
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
         )
         self._wait_ready()
         log.info("embedded broker ready on %s (pid %d)", self.bootstrap, self.process.pid)
@@ -121,7 +135,9 @@ class EmbeddedBroker:
                 return
             time.sleep(0.05)
         self.stop()
-        raise BrokerError(f"embedded broker did not answer on {self.bootstrap} within {self.ready_timeout} s")
+        raise BrokerError(
+            f"embedded broker did not answer on {self.bootstrap} within {self.ready_timeout} s"
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.process = self.process, None

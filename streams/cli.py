@@ -8,11 +8,12 @@ when given, and otherwise starts the embedded broker (``up``, ``broker``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -21,17 +22,21 @@ from streams.exceptions import ConfigurationError, PulseError
 from streams.settings import Settings, load_settings, settings_table
 
 cli = typer.Typer(
-    name="pulse", no_args_is_help=True, add_completion=False,
+    name="pulse",
+    no_args_is_help=True,
+    add_completion=False,
     help="Pulse: real-time product intelligence over Kafka.",
 )
 
 Bootstrap = Annotated[
     str | None,
-    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers; default PULSE_KAFKA_BOOTSTRAP."),
+    typer.Option(
+        "--bootstrap", "-b", help="Kafka bootstrap servers; default PULSE_KAFKA_BOOTSTRAP."
+    ),
 ]
 
 
-def _settings(bootstrap: str | None = None, **overrides: object) -> Settings:
+def _settings(bootstrap: str | None = None, **overrides: Any) -> Settings:
     if bootstrap:
         overrides["kafka_bootstrap"] = bootstrap
     return load_settings(**overrides)
@@ -48,7 +53,8 @@ def _need_bootstrap(settings: Settings) -> str:
 
 def _logging(level: str) -> None:
     logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
+        level=level.upper(),
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
@@ -112,14 +118,18 @@ def produce(
     settings = _settings(bootstrap)
     stream = file.open("rb") if file else sys.stdin.buffer
     with stream:
-        n = asyncio.run(publish(settings, _need_bootstrap(settings), json_lines(topic, stream), rate))
+        n = asyncio.run(
+            publish(settings, _need_bootstrap(settings), json_lines(topic, stream), rate)
+        )
     typer.echo(f"published {n} messages to {settings.topic(topic)}")
 
 
 @cli.command()
 def replay(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Dataset file.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="movielens, taobao, retail, reviews.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="movielens, taobao, retail, reviews.")
+    ] = None,
     bootstrap: Bootstrap = None,
     rate: Annotated[float | None, typer.Option(help="Events/s; default flat out.")] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many rows.")] = None,
@@ -142,10 +152,8 @@ def tail(
     from streams.tailing import tail_topic
 
     settings = _settings(bootstrap)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail_topic(settings, _need_bootstrap(settings), topic, from_beginning, limit))
-    except KeyboardInterrupt:
-        pass
 
 
 @cli.command()

@@ -34,10 +34,8 @@ def event_counts(metrics_text: str) -> dict[tuple[str, str], float]:
     """
     counts: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(metrics_text):
-        if family.name != "pulse_stream_events":
-            continue
         for sample in family.samples:
-            if sample.name.endswith("_total"):
+            if sample.name == "pulse_stream_events_total":
                 key = (sample.labels["topic"], sample.labels["outcome"])
                 counts[key] = counts.get(key, 0.0) + sample.value
     return counts
@@ -80,8 +78,9 @@ class Observer:
         span = max(1e-3, now - previous.at) if previous.at else None
         rates = _rates(previous.counts, counts, span) if span else {}
         products.sort(key=lambda p: (-p["totals"]["views"], p["product_id"]))
-        self.snapshot = Snapshot(now, counts, rates, [r[0] for r in results], products[:10],
-                                 self.produced)
+        self.snapshot = Snapshot(
+            now, counts, rates, [r[0] for r in results], products[:10], self.produced
+        )
         return self.snapshot
 
     async def _worker(
@@ -94,15 +93,20 @@ class Observer:
                 counts = event_counts(await r.text())
             async with session.get(f"{url}/top-products?n=10") as r:
                 top = (await r.json())["products"]
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError):
+        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError):
             return {"url": url, "status": "unreachable"}, {}, []
         return {"url": url, **health}, counts, top
 
     async def follow(self) -> None:
         """Keep the latest decisions and dead letters until cancelled."""
         topics = [self.settings.topic(DECISIONS), self.settings.topic(DEAD_LETTER)]
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, group_id=None,
-                                    auto_offset_reset="latest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         try:
             async for message in consumer:
@@ -117,10 +121,13 @@ class Observer:
                 self.decisions.appendleft(orjson.loads(message.value))
             return
         headers = {k: v.decode("utf-8", "replace") for k, v in message.headers or ()}
-        self.dead_letters.appendleft({
-            "topic": headers.get("pulse.topic"), "reason": headers.get("pulse.reason"),
-            "detail": headers.get("pulse.detail", "")[:90],
-        })
+        self.dead_letters.appendleft(
+            {
+                "topic": headers.get("pulse.topic"),
+                "reason": headers.get("pulse.reason"),
+                "detail": headers.get("pulse.detail", "")[:90],
+            }
+        )
 
 
 def _rates(
@@ -148,8 +155,19 @@ def summary_line(snap: Snapshot, observer: Observer) -> str:
 def render(snap: Snapshot, observer: Observer) -> Group:
     """The rich view: header line, top products, decisions, dead letters."""
     products = Table(title="Top products (by views)", expand=True)
-    for col in ("product", "name", "views", "carts", "orders", "units", "revenue", "conv.",
-                "stock", "views 1h", "views 1m"):
+    for col in (
+        "product",
+        "name",
+        "views",
+        "carts",
+        "orders",
+        "units",
+        "revenue",
+        "conv.",
+        "stock",
+        "views 1h",
+        "views 1m",
+    ):
         products.add_column(col, justify="left" if col in ("product", "name") else "right")
     for p in snap.products:
         products.add_row(*_product_row(p))
@@ -157,8 +175,12 @@ def render(snap: Snapshot, observer: Observer) -> Group:
     for col in ("rule", "action", "subject", "reason"):
         decisions.add_column(col)
     for d in observer.decisions:
-        decisions.add_row(str(d.get("rule_id")), str(d.get("action")),
-                          f"{d.get('subject_type')}:{d.get('subject_id')}", str(d.get("reason")))
+        decisions.add_row(
+            str(d.get("rule_id")),
+            str(d.get("action")),
+            f"{d.get('subject_type')}:{d.get('subject_id')}",
+            str(d.get("reason")),
+        )
     dead = Table(title="Latest dead letters", expand=True)
     for col in ("topic", "reason", "detail"):
         dead.add_column(col)
@@ -172,8 +194,15 @@ def _product_row(p: dict[str, Any]) -> list[str]:
     hour, minute = p.get("hopping_1h", {}), p.get("tumbling_1m", {})
     conv = t.get("conversion")
     return [
-        p["product_id"], str(c.get("name") or "")[:24], str(t["views"]), str(t["carts"]),
-        str(t["orders"]), str(t["units"]), f"{t['revenue']:.2f}",
-        "-" if conv is None else f"{conv:.1%}", str(c.get("stock", "-")),
-        str(hour.get("views", "-")), str(minute.get("views", "-")),
+        p["product_id"],
+        str(c.get("name") or "")[:24],
+        str(t["views"]),
+        str(t["carts"]),
+        str(t["orders"]),
+        str(t["units"]),
+        f"{t['revenue']:.2f}",
+        "-" if conv is None else f"{conv:.1%}",
+        str(c.get("stock", "-")),
+        str(hour.get("views", "-")),
+        str(minute.get("views", "-")),
     ]

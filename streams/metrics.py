@@ -17,7 +17,22 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 #: Outcomes of one input event.
 OUTCOMES = ("processed", "duplicate", "redelivered", "dead_letter")
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 
 
 class Metrics:
@@ -27,43 +42,61 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.events = Counter(
-            "pulse_stream_events_total", "Input events by topic and outcome.",
-            ["topic", "outcome"], registry=r,
+            "pulse_stream_events_total",
+            "Input events by topic and outcome.",
+            ["topic", "outcome"],
+            registry=r,
         )
         self.dead_letters = Counter(
-            "pulse_stream_dead_letters_total", "Events sent to the dead-letter topic, by reason.",
-            ["topic", "reason"], registry=r,
+            "pulse_stream_dead_letters_total",
+            "Events sent to the dead-letter topic, by reason.",
+            ["topic", "reason"],
+            registry=r,
         )
         self.batch_duration = Histogram(
-            "pulse_stream_batch_duration_seconds", "Time to process one batch of input events.",
-            registry=r, buckets=_LATENCY_BUCKETS,
+            "pulse_stream_batch_duration_seconds",
+            "Time to process one batch of input events.",
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
         )
         self.batch_size = Histogram(
-            "pulse_stream_batch_size_events", "Events per processed batch.", registry=r,
+            "pulse_stream_batch_size_events",
+            "Events per processed batch.",
+            registry=r,
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
         )
         self.event_latency = Histogram(
             "pulse_stream_event_latency_seconds",
             "From an event's publication (Kafka timestamp) to the end of its processing.",
-            ["topic"], registry=r, buckets=_LATENCY_BUCKETS,
+            ["topic"],
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
         )
         self.feedback_applied = Counter(
-            "pulse_feedback_applied_total", "Feedback-log records applied to this worker's replicas.",
-            ["outcome"], registry=r,
+            "pulse_feedback_applied_total",
+            "Feedback-log records applied to this worker's replicas.",
+            ["outcome"],
+            registry=r,
         )
         self.feedback_offset = Gauge(
-            "pulse_feedback_offset", "Next feedback-log offset this worker's replica will apply.",
+            "pulse_feedback_offset",
+            "Next feedback-log offset this worker's replica will apply.",
             registry=r,
         )
         self.reco_items = Gauge(
-            "pulse_reco_popularity_items", "Items tracked by the popularity recommender.", registry=r,
+            "pulse_reco_popularity_items",
+            "Items tracked by the popularity recommender.",
+            registry=r,
         )
         self.ready = Gauge(
-            "pulse_worker_ready", "1 once this worker has joined its group and recovered its tables.",
+            "pulse_worker_ready",
+            "1 once this worker has joined its group and recovered its tables.",
             registry=r,
         )
         self.products = Gauge(
-            "pulse_stream_products", "Products with state held by this worker.", registry=r,
+            "pulse_stream_products",
+            "Products with state held by this worker.",
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -35,10 +35,15 @@ class WorkerProcess:
 
     def env(self) -> dict[str, str]:
         return {
-            **os.environ, "PULSE_KAFKA_BOOTSTRAP": self.bootstrap, "PULSE_KAFKA_FLAVOR": "tansu",
-            "PULSE_TOPIC_PREFIX": self.prefix, "PULSE_APP_ID": self.prefix.rstrip("."),
-            "PULSE_WEB_PORT": str(self.port), "PULSE_DATA_DIR": str(self.folder),
-            "PULSE_LOG_LEVEL": "info", **self.extra_env,
+            **os.environ,
+            "PULSE_KAFKA_BOOTSTRAP": self.bootstrap,
+            "PULSE_KAFKA_FLAVOR": "tansu",
+            "PULSE_TOPIC_PREFIX": self.prefix,
+            "PULSE_APP_ID": self.prefix.rstrip("."),
+            "PULSE_WEB_PORT": str(self.port),
+            "PULSE_DATA_DIR": str(self.folder),
+            "PULSE_LOG_LEVEL": "info",
+            **self.extra_env,
         }
 
     def start(self, ready_timeout: float = 30.0) -> WorkerProcess:
@@ -46,8 +51,11 @@ class WorkerProcess:
         log = (self.folder / "worker.log").open("ab")
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], env=self.env(),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         self.wait_ready(ready_timeout)
         self.ready_after = time.monotonic() - started
@@ -100,4 +108,6 @@ class WorkerProcess:
 
     def log_tail(self, n: int = 40) -> str:
         path = self.folder / "worker.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+        )

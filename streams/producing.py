@@ -59,7 +59,10 @@ class Pacer:
 
 async def start_producer(bootstrap: str, **kwargs: object) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
         **kwargs,  # type: ignore[arg-type]
     )
     await producer.start()
@@ -67,8 +70,11 @@ async def start_producer(bootstrap: str, **kwargs: object) -> AIOKafkaProducer:
 
 
 async def publish(
-    settings: Settings, bootstrap: str, items: Iterable[Item] | AsyncIterator[Item],
-    rate: float | None = None, on_sent: Callable[[str, int], None] | None = None,
+    settings: Settings,
+    bootstrap: str,
+    items: Iterable[Item] | AsyncIterator[Item],
+    rate: float | None = None,
+    on_sent: Callable[[str, int], None] | None = None,
 ) -> int:
     """Send ``(topic, event or raw bytes)`` items; returns how many were acknowledged."""
     producer = await start_producer(bootstrap)

@@ -5,7 +5,6 @@ deduplicated by Pulse. Rows that cannot be read are skipped and counted in
 :class:`ReplayStats`, never raised.
 
 >>> import io
-import itertools
 >>> rows = io.StringIO("user_id,item_id,category_id,behavior_type,timestamp\\n1,2,3,buy,1511658000\\n")
 >>> [(t, e.event_id, e.product_id) for t, e in taobao(rows)]
 [('sales', 'taobao:1', '2')]
@@ -26,7 +25,14 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from streams.schemas import MAX_TEXT_CHARS, ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
+from streams.schemas import (
+    MAX_TEXT_CHARS,
+    ClickEvent,
+    InputEvent,
+    ProductEvent,
+    ReviewEvent,
+    SaleEvent,
+)
 
 Pair = tuple[str, InputEvent]
 _TAOBAO_ACTIONS = {"pv": "view", "cart": "add_to_cart", "fav": "favorite"}
@@ -50,8 +56,17 @@ def movielens(lines: Iterable[str], stats: ReplayStats | None = None) -> Iterato
             stats.skipped["bad_row"] += 1
             continue
         user, item, rating, ts = parts
-        yield from _make(stats, "reviews", ReviewEvent, event_id=f"movielens:{row}", ts=_num(ts),
-                         user_id=user, product_id=item, rating=rating, text="")
+        yield from _make(
+            stats,
+            "reviews",
+            ReviewEvent,
+            event_id=f"movielens:{row}",
+            ts=_num(ts),
+            user_id=user,
+            product_id=item,
+            rating=rating,
+            text="",
+        )
 
 
 def taobao(lines: Iterable[str], stats: ReplayStats | None = None) -> Iterator[Pair]:
@@ -63,12 +78,19 @@ def taobao(lines: Iterable[str], stats: ReplayStats | None = None) -> Iterator[P
             stats.skipped["bad_row"] += 1
             continue
         user, item, category, behavior, ts = parts
-        common = {"event_id": f"taobao:{row}", "ts": _num(ts), "user_id": user, "product_id": item,
-                  "category_id": category}
+        common = {
+            "event_id": f"taobao:{row}",
+            "ts": _num(ts),
+            "user_id": user,
+            "product_id": item,
+            "category_id": category,
+        }
         if behavior == "buy":
             yield from _make(stats, "sales", SaleEvent, quantity=1, **common)
         elif behavior in _TAOBAO_ACTIONS:
-            yield from _make(stats, "clicks", ClickEvent, action=_TAOBAO_ACTIONS[behavior], **common)
+            yield from _make(
+                stats, "clicks", ClickEvent, action=_TAOBAO_ACTIONS[behavior], **common
+            )
         else:
             stats.skipped["unknown_behavior"] += 1
 
@@ -93,12 +115,29 @@ def retail(lines: Iterable[str], stats: ReplayStats | None = None) -> Iterator[P
         code = rec["StockCode"]
         if code not in known:
             known.add(code)
-            yield from _make(stats, "products", ProductEvent, event_id=f"retail:{row}:product",
-                             ts=ts, product_id=code, name=(rec["Description"] or None))
+            yield from _make(
+                stats,
+                "products",
+                ProductEvent,
+                event_id=f"retail:{row}:product",
+                ts=ts,
+                product_id=code,
+                name=(rec["Description"] or None),
+            )
         user = rec["CustomerID"].split(".")[0] or "anonymous"
-        yield from _make(stats, "sales", SaleEvent, event_id=f"retail:{row}", ts=ts, user_id=user,
-                         product_id=code, quantity=qty, price=price, currency="GBP",
-                         order_id=rec["InvoiceNo"])
+        yield from _make(
+            stats,
+            "sales",
+            SaleEvent,
+            event_id=f"retail:{row}",
+            ts=ts,
+            user_id=user,
+            product_id=code,
+            quantity=qty,
+            price=price,
+            currency="GBP",
+            order_id=rec["InvoiceNo"],
+        )
 
 
 def amazon_reviews(lines: Iterable[str], stats: ReplayStats | None = None) -> Iterator[Pair]:
@@ -111,9 +150,17 @@ def amazon_reviews(lines: Iterable[str], stats: ReplayStats | None = None) -> It
         user = rec.get("reviewer", rec.get("reviewerID")) or "anonymous"
         ts = _review_time(rec, row)
         rating = int(float(stars)) if stars.replace(".", "", 1).isdigit() else None
-        yield from _make(stats, "reviews", ReviewEvent, event_id=f"reviews:{row}", ts=ts,
-                         user_id=user[:128], product_id=rec.get("asin") or "unknown",
-                         text=text[:MAX_TEXT_CHARS], rating=rating)
+        yield from _make(
+            stats,
+            "reviews",
+            ReviewEvent,
+            event_id=f"reviews:{row}",
+            ts=ts,
+            user_id=user[:128],
+            product_id=rec.get("asin") or "unknown",
+            text=text[:MAX_TEXT_CHARS],
+            rating=rating,
+        )
 
 
 def _review_time(rec: dict[str, str], row: int) -> float:
@@ -121,7 +168,9 @@ def _review_time(rec: dict[str, str], row: int) -> float:
         return float(unix)
     for fmt in ("%B %d, %Y", "%b %d, %Y", "%m %d, %Y"):
         try:
-            return datetime.strptime(rec.get("date", "").strip(), fmt).replace(tzinfo=UTC).timestamp()
+            return (
+                datetime.strptime(rec.get("date", "").strip(), fmt).replace(tzinfo=UTC).timestamp()
+            )
         except ValueError:
             continue
     return 1_000_000_000.0 + row  # undated rows keep their file order
@@ -141,7 +190,9 @@ def _data_rows(rows: Iterable[list[str]], header_first: str) -> Iterator[list[st
         yield parts
 
 
-def _make(stats: ReplayStats, topic: str, model: type[InputEvent], **fields: object) -> Iterator[Pair]:
+def _make(
+    stats: ReplayStats, topic: str, model: type[InputEvent], **fields: object
+) -> Iterator[Pair]:
     try:
         yield topic, model.model_validate(fields)
     except ValidationError:
@@ -149,7 +200,10 @@ def _make(stats: ReplayStats, topic: str, model: type[InputEvent], **fields: obj
 
 
 READERS: dict[str, Callable[..., Iterator[Pair]]] = {
-    "movielens": movielens, "taobao": taobao, "retail": retail, "reviews": amazon_reviews,
+    "movielens": movielens,
+    "taobao": taobao,
+    "retail": retail,
+    "reviews": amazon_reviews,
 }
 
 
@@ -168,8 +222,9 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"cannot tell the format of {path}; pass --format ({', '.join(READERS)})")
 
 
-def read_dataset(path: Path, fmt: str | None = None, limit: int | None = None,
-                 stats: ReplayStats | None = None) -> Iterator[Pair]:
+def read_dataset(
+    path: Path, fmt: str | None = None, limit: int | None = None, stats: ReplayStats | None = None
+) -> Iterator[Pair]:
     """Every event of the dataset at ``path`` (at most ``limit`` events)."""
     reader = READERS[fmt or detect_format(path)]
     with _open(path) as f:

@@ -14,12 +14,21 @@ from streams.settings import Settings
 
 
 def replay_file(
-    settings: Settings, bootstrap: str, path: Path, fmt: str | None = None,
-    rate: float | None = None, limit: int | None = None,
+    settings: Settings,
+    bootstrap: str,
+    path: Path,
+    fmt: str | None = None,
+    rate: float | None = None,
+    limit: int | None = None,
 ) -> int:
     """Publish every event of the dataset at ``path``; returns how many were acknowledged."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]:>8.0f} ev/s"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} ev/s"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(f"replay {path.name}", total=limit, rate=0.0)
 

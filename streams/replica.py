@@ -81,15 +81,21 @@ class FeedbackReplica:
         return True
 
     def _learn(self, topic: str, event: dict[str, Any]) -> None:
-        kind = event.get("action") if topic == "clicks" else topic[:-1] if topic == "sales" else None
+        kind = (
+            event.get("action") if topic == "clicks" else topic[:-1] if topic == "sales" else None
+        )
         if kind == "remove_from_cart" or kind not in WEIGHTS:
             if topic == "reviews" and (event.get("rating") or 0) >= 4:
                 kind = "favorite"
             else:
                 return
         self.popularity.learn_one(
-            event["user_id"], event["product_id"], WEIGHTS[kind], event["ts"],
-            category_id=event.get("category_id"), purchased=kind == "sale",
+            event["user_id"],
+            event["product_id"],
+            WEIGHTS[kind],
+            event["ts"],
+            category_id=event.get("category_id"),
+            purchased=kind == "sale",
         )
 
     def recommend(self, user_id: str, k: int) -> list[tuple[str, float]]:
@@ -99,8 +105,11 @@ class FeedbackReplica:
         """Follow the feedback log until cancelled."""
         tp = TopicPartition(self.settings.topic(FEEDBACK), 0)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await consumer.start()
         try:

@@ -41,13 +41,18 @@ def worker_env(settings: Settings, bootstrap: str, index: int, flavor: str) -> d
     return env
 
 
-def spawn_worker(settings: Settings, bootstrap: str, index: int, flavor: str,
-                 logs: Path) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    settings: Settings, bootstrap: str, index: int, flavor: str, logs: Path
+) -> subprocess.Popen[bytes]:
     out = (logs / f"worker-{index}.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"],
-        env=worker_env(settings, bootstrap, index, flavor), stdout=out, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True,
+        env=worker_env(settings, bootstrap, index, flavor),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
     )
 
 
@@ -72,8 +77,9 @@ def run_up(settings: Settings, workers: int, demo: bool, duration: float | None)
     with contextlib.ExitStack() as stack:
         bootstrap, flavor = settings.kafka_bootstrap, settings.kafka_flavor
         if bootstrap is None:
-            broker = EmbeddedBroker(ready_timeout=settings.broker_ready_timeout,
-                                    log_file=logs / "broker.log")
+            broker = EmbeddedBroker(
+                ready_timeout=settings.broker_ready_timeout, log_file=logs / "broker.log"
+            )
             bootstrap, flavor = stack.enter_context(broker).bootstrap, "tansu"
             console.print(f"embedded broker ready at {bootstrap}")
         asyncio.run(ensure_topics(settings, bootstrap))
@@ -87,9 +93,15 @@ def run_up(settings: Settings, workers: int, demo: bool, duration: float | None)
             console.print("stopping: demo, workers, broker")
 
 
-async def _supervise(settings: Settings, bootstrap: str, procs: list[subprocess.Popen[bytes]],
-                     urls: list[str], demo: bool, duration: float | None,
-                     console: Console) -> None:
+async def _supervise(
+    settings: Settings,
+    bootstrap: str,
+    procs: list[subprocess.Popen[bytes]],
+    urls: list[str],
+    demo: bool,
+    duration: float | None,
+    console: Console,
+) -> None:
     observer = Observer(settings, bootstrap, urls)
     tasks = [asyncio.create_task(observer.follow())]
     if demo:
@@ -102,8 +114,12 @@ async def _supervise(settings: Settings, bootstrap: str, procs: list[subprocess.
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _watch(observer: Observer, procs: list[subprocess.Popen[bytes]],
-                 duration: float | None, console: Console) -> None:
+async def _watch(
+    observer: Observer,
+    procs: list[subprocess.Popen[bytes]],
+    duration: float | None,
+    console: Console,
+) -> None:
     deadline = time.monotonic() + duration if duration else None
     timeout = aiohttp.ClientTimeout(total=2.0)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -133,6 +149,7 @@ async def _demo(settings: Settings, bootstrap: str, observer: Observer) -> None:
     def sent(topic: str, n: int) -> None:
         observer.produced += n
 
-    await publish(settings, bootstrap, [("products", e) for e in workload.initial_catalog()],
-                  on_sent=sent)
+    await publish(
+        settings, bootstrap, [("products", e) for e in workload.initial_catalog()], on_sent=sent
+    )
     await publish(settings, bootstrap, iter(workload), rate=settings.demo_rate, on_sent=sent)

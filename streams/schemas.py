@@ -43,7 +43,7 @@ class _Event(BaseModel):
         str_strip_whitespace=False,
     )
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: Id
     ts: Annotated[float, Field(ge=MIN_TS, le=MAX_TS, allow_inf_nan=False)]
 
@@ -110,7 +110,7 @@ class Decision(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     decision_id: Id
     ts: float
     rule_id: Id

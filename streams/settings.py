@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,31 +43,46 @@ class Settings(BaseSettings):
         "kafka",
         description="'tansu' works around the embedded broker's end-offset bug; set by `pulse up`.",
     )
-    app_id: str = Field("pulse", min_length=1, description="Faust app id (consumer group, changelog names).")
+    app_id: str = Field(
+        "pulse", min_length=1, description="Faust app id (consumer group, changelog names)."
+    )
     topic_prefix: str = Field("", description="Prefix added to every topic name, e.g. 'shop1.'.")
-    partitions: int = Field(4, ge=1, le=1024, description="Partitions of the input and output topics.")
-    replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics.")
+    partitions: int = Field(
+        4, ge=1, le=1024, description="Partitions of the input and output topics."
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=16, description="Replication factor of created topics."
+    )
     session_timeout: Seconds = Field(
-        6.0, description="Consumer group session timeout, s (the embedded broker holds joins ~half of it)."
+        6.0,
+        description="Consumer group session timeout, s (the embedded broker holds joins ~half of it).",
     )
     max_payload_bytes: int = Field(
         65_536, ge=256, le=16 * 1024 * 1024, description="Largest accepted event payload, bytes."
     )
-    batch_size: int = Field(500, ge=1, le=100_000, description="Events an agent processes per batch.")
+    batch_size: int = Field(
+        500, ge=1, le=100_000, description="Events an agent processes per batch."
+    )
     batch_within: Seconds = Field(0.05, description="Longest wait to fill a batch, s.")
     dedup_horizon: Seconds = Field(
-        7 * 86_400.0, description="How long an event_id is remembered for deduplication, s of event time."
+        7 * 86_400.0,
+        description="How long an event_id is remembered for deduplication, s of event time.",
     )
     popularity_half_life: Seconds = Field(
-        6 * 3_600.0, description="Half-life of the popularity recommender's scores, s of event time."
+        6 * 3_600.0,
+        description="Half-life of the popularity recommender's scores, s of event time.",
     )
     replica_dedup_ids: int = Field(
-        1_000_000, ge=1_000, description="Event ids each feedback replica remembers to drop repeats."
+        1_000_000,
+        ge=1_000,
+        description="Event ids each feedback replica remembers to drop repeats.",
     )
     web_host: str = Field("127.0.0.1", description="Address the HTTP API and /metrics bind to.")
     web_port: int = Field(6066, ge=1, le=65_535, description="Port of the HTTP API and /metrics.")
     data_dir: Path = Field(Path(".pulse"), description="Folder for worker data (tables, logs).")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
     demo_rate: float = Field(200.0, gt=0, le=1e6, description="Demo workload rate, events/s.")
     demo_seed: int = Field(7, description="Seed of the demo workload generator.")
     broker_ready_timeout: Seconds = Field(
@@ -95,12 +110,16 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from the environment (or ``env``), failing with a clear message."""
     try:
         if env is None:
             return Settings(**overrides)  # type: ignore[arg-type]
-        values = {k.removeprefix(ENV_PREFIX).lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+        values = {
+            k.removeprefix(ENV_PREFIX).lower(): v
+            for k, v in env.items()
+            if k.startswith(ENV_PREFIX)
+        }
         return Settings(**{**values, **overrides})  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigurationError(_explain(exc)) from None
@@ -110,7 +129,9 @@ def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         field = str(err["loc"][0]) if err["loc"] else "?"
-        lines.append(f"{env_name(field)}={err.get('input')!s}: {err['msg'].removeprefix('Value error, ')}")
+        lines.append(
+            f"{env_name(field)}={err.get('input')!s}: {err['msg'].removeprefix('Value error, ')}"
+        )
     return "; ".join(lines)
 
 

@@ -30,8 +30,10 @@ class Tables:
 
 def make_tables(app: faust.App, settings: Settings) -> Tables:
     def table(name: str) -> faust.Table:
-        return app.Table(
-            name, default=None, partitions=settings.partitions,
+        return app.Table(  # type: ignore[return-value]
+            name,
+            default=None,
+            partitions=settings.partitions,
             schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
         )
 

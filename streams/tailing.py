@@ -18,7 +18,9 @@ def render(message: Any) -> bytes:
     except orjson.JSONDecodeError:
         value = message.value.decode("utf-8", "replace")
     line = {
-        "topic": message.topic, "partition": message.partition, "offset": message.offset,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
         "key": message.key.decode("utf-8", "replace") if message.key else None,
         "headers": {k: v.decode("utf-8", "replace") for k, v in (message.headers or ())},
         "value": value,
@@ -30,8 +32,11 @@ async def tail_topic(
     settings: Settings, bootstrap: str, topic: str, from_beginning: bool, limit: int | None
 ) -> int:
     consumer = AIOKafkaConsumer(
-        settings.topic(topic), bootstrap_servers=bootstrap, group_id=None,
-        auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
+        settings.topic(topic),
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     shown = 0

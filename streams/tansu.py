@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 async def fetched_end_offsets(
-    bootstrap: str, partitions: Iterable[TopicPartition], listed: Mapping[TopicPartition, int],
+    bootstrap: str | list[str],
+    partitions: Iterable[TopicPartition],
+    listed: Mapping[TopicPartition, int],
     timeout_ms: int = 2_000,
 ) -> dict[TopicPartition, int]:
     """End offsets (last offset + 1) of ``partitions`` read from a Fetch.
@@ -36,7 +38,9 @@ async def fetched_end_offsets(
     if not pending:
         return result
     consumer = aiokafka.AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
         isolation_level="read_uncommitted",
     )
     await consumer.start()
@@ -52,8 +56,10 @@ async def fetched_end_offsets(
 
 
 async def _read_tail(
-    consumer: aiokafka.AIOKafkaConsumer, pending: set[TopicPartition],
-    result: dict[TopicPartition, int], timeout_ms: int,
+    consumer: aiokafka.AIOKafkaConsumer,
+    pending: set[TopicPartition],
+    result: dict[TopicPartition, int],
+    timeout_ms: int,
 ) -> None:
     remaining = set(pending)
     for _ in range(max(1, timeout_ms // 100)):
@@ -78,7 +84,9 @@ class _Consumer(faust_aiokafka.Consumer):
         bootstrap = faust_aiokafka.server_list(transport.url, transport.default_port)  # type: ignore[attr-defined]
         kafka_tps = {TopicPartition(tp.topic, tp.partition): tp for tp in partitions}
         ends = await fetched_end_offsets(
-            bootstrap, kafka_tps, {TopicPartition(tp.topic, tp.partition): n for tp, n in listed.items()}
+            bootstrap,
+            kafka_tps,
+            {TopicPartition(tp.topic, tp.partition): n for tp, n in listed.items()},
         )
         return {kafka_tps[tp]: n for tp, n in ends.items()}
 

@@ -79,8 +79,12 @@ def make_topics(app: faust.App, settings: Settings) -> Topics:
 
     def topic(*names: str, partitions: int | None = None) -> faust.TopicT:
         return app.topic(
-            *(settings.topic(n) for n in names), key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw", partitions=partitions,
+            *(settings.topic(n) for n in names),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=partitions,
             internal=False,
         )
 

@@ -38,11 +38,15 @@ def register(pulse: Pulse) -> None:
         async def get(self, request: Request) -> Response:
             ready = pulse.ready
             body = {
-                "status": "ok" if ready else "starting", "ready": ready,
+                "status": "ok" if ready else "starting",
+                "ready": ready,
                 "uptime_s": round(time.time() - pulse.started, 3),
-                "ready_after_s": round(pulse.ready_at - pulse.started, 3) if pulse.ready_at else None,
+                "ready_after_s": round(pulse.ready_at - pulse.started, 3)
+                if pulse.ready_at
+                else None,
                 "assigned_partitions": sorted(
-                    tp.partition for tp in app.assignor.assigned_actives()
+                    tp.partition
+                    for tp in app.assignor.assigned_actives()
                     if tp.topic == pulse.settings.topic("clicks")
                 ),
                 "feedback_offset": pulse.replica.offset,
@@ -56,13 +60,14 @@ def register(pulse: Pulse) -> None:
 
     @app.page("/products/{product_id}")
     class Product(View):
-        @app.table_route(table=tables.products, match_info="product_id")
+        @app.table_route(table=tables.products, match_info="product_id")  # type: ignore[arg-type]
         async def get(self, request: Request, product_id: str) -> Response:
             stored = tables.products.get(product_id)
             if stored is None:
                 return self.json({"error": f"unknown product {product_id!r}"}, status=404)
             state = ProductState.from_dict(stored["s"])
-            return self.json({"product_id": product_id, **state.snapshot(time.time())})
+            at = None if request.query.get("at") == "latest" else time.time()
+            return self.json({"product_id": product_id, **state.snapshot(at)})
 
     @app.page("/products")
     class Products(View):
@@ -94,10 +99,15 @@ def register(pulse: Pulse) -> None:
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
             items = pulse.replica.recommend(user_id, k)
-            return self.json({
-                "user_id": user_id, "model": "popularity",
-                "items": [{"product_id": i, "score": s, "reason": "popular now"} for i, s in items],
-            })
+            return self.json(
+                {
+                    "user_id": user_id,
+                    "model": "popularity",
+                    "items": [
+                        {"product_id": i, "score": s, "reason": "popular now"} for i, s in items
+                    ],
+                }
+            )
 
 
 def top_products(data: Any, n: int) -> list[dict[str, Any]]:

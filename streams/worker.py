@@ -42,7 +42,12 @@ def run_worker(settings: Settings) -> None:
         )
         pulse = prepare(settings, bootstrap)
         worker = faust.Worker(
-            pulse.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+            pulse.app,
+            loglevel=settings.log_level,
+            quiet=True,
+            redirect_stdouts=False,
         )
-        log.info("worker %s on %s, web %s", settings.app_id, bootstrap, pulse.app.conf.canonical_url)
+        log.info(
+            "worker %s on %s, web %s", settings.app_id, bootstrap, pulse.app.conf.canonical_url
+        )
         worker.execute_from_commandline()

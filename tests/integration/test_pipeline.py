@@ -19,8 +19,15 @@ TS = 1_764_300_000.0
 
 
 def click(i: int, pid: str = "p1", action: str = "view") -> bytes:
-    return orjson.dumps({"event_id": f"c{i}", "ts": TS + i, "user_id": f"u{i % 3}",
-                         "product_id": pid, "action": action})
+    return orjson.dumps(
+        {
+            "event_id": f"c{i}",
+            "ts": TS + i,
+            "user_id": f"u{i % 3}",
+            "product_id": pid,
+            "action": action,
+        }
+    )
 
 
 MALFORMED = [
@@ -40,8 +47,9 @@ MALFORMED = [
 
 
 async def dead_letters(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     found: list = []
     try:
@@ -64,8 +72,21 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
         items.append(("clicks", click(2 * i)))
         items.append(("clicks", bad))
         items.append(("clicks", click(2 * i + 1, action="add_to_cart")))
-    items.append(("sales", orjson.dumps({"event_id": "s1", "ts": TS, "user_id": "u9",
-                                         "product_id": "p1", "quantity": 3, "price": 2.5})))
+    items.append(
+        (
+            "sales",
+            orjson.dumps(
+                {
+                    "event_id": "s1",
+                    "ts": TS,
+                    "user_id": "u9",
+                    "product_id": "p1",
+                    "quantity": 3,
+                    "price": 2.5,
+                }
+            ),
+        )
+    )
     settings = Settings(topic_prefix=prefix)
     asyncio.run(publish(settings, broker.bootstrap, items))
 
@@ -78,8 +99,15 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
         assert headers["pulse.reason"] and headers["pulse.detail"]
         assert int(headers["pulse.offset"]) >= 0
     reasons = {dict(r.headers)["pulse.reason"].decode() for r in letters}
-    assert {"not_json", "not_utf8", "not_object", "invalid_fields", "too_large", "empty",
-            "unsupported_schema_version"} <= reasons
+    assert {
+        "not_json",
+        "not_utf8",
+        "not_object",
+        "invalid_fields",
+        "too_large",
+        "empty",
+        "unsupported_schema_version",
+    } <= reasons
 
     deadline = time.monotonic() + 30
     while worker.get("/products/p1").get("totals", {}).get("orders") != 1:
@@ -87,7 +115,11 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
         time.sleep(0.3)
     totals = worker.get("/products/p1")["totals"]
     assert (totals["views"], totals["carts"], totals["orders"], totals["units"]) == (
-        len(MALFORMED), len(MALFORMED), 1, 3)
+        len(MALFORMED),
+        len(MALFORMED),
+        1,
+        3,
+    )
     assert totals["revenue"] == pytest.approx(7.5)
     counts = worker.event_counts()
     assert counts[("clicks", "dead_letter")] == len(MALFORMED)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from streams.procs import WorkerProcess
 from streams.producing import publish
 from streams.replay import read_dataset
 from streams.settings import Settings
-from streams.procs import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 
@@ -48,8 +48,12 @@ def reported(worker: WorkerProcess) -> dict[str, dict[str, float]]:
 
 
 def applied(worker: WorkerProcess) -> int:
-    return int(sum(t["views"] + t["carts"] + t["favorites"] + t["orders"]
-                   for t in reported(worker).values()))
+    return int(
+        sum(
+            t["views"] + t["carts"] + t["favorites"] + t["orders"]
+            for t in reported(worker).values()
+        )
+    )
 
 
 def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -61,8 +65,9 @@ def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-u
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def replay(bootstrap: str, prefix: str, path: Path, limit: int | None = None,
-           rate: float | None = None) -> int:
+def replay(
+    bootstrap: str, prefix: str, path: Path, limit: int | None = None, rate: float | None = None
+) -> int:
     settings = Settings(topic_prefix=prefix)
     return asyncio.run(publish(settings, bootstrap, read_dataset(path, limit=limit), rate=rate))
 
@@ -70,9 +75,10 @@ def replay(bootstrap: str, prefix: str, path: Path, limit: int | None = None,
 def assert_counts_match(worker: WorkerProcess, expected: dict[str, Counter[str]]) -> None:
     got = reported(worker)
     assert set(got) == set(expected)
-    wrong = [pid for pid, c in expected.items()
-             if any(got[pid][f] != c[f] for f in FIELDS)]
-    assert not wrong, f"{len(wrong)} products differ, e.g. {wrong[0]}: {got[wrong[0]]} vs {expected[wrong[0]]}"
+    wrong = [pid for pid, c in expected.items() if any(got[pid][f] != c[f] for f in FIELDS)]
+    assert not wrong, (
+        f"{len(wrong)} products differ, e.g. {wrong[0]}: {got[wrong[0]]} vs {expected[wrong[0]]}"
+    )
 
 
 def test_replay_counts_exactly_and_twice_changes_nothing(
@@ -86,8 +92,10 @@ def test_replay_counts_exactly_and_twice_changes_nothing(
     assert replay(broker.bootstrap, prefix, path) == total
     wait_for(lambda: worker.seen_total() >= total, 300, "the first replay")
     elapsed = time.monotonic() - started
-    print(f"\nworker ready after {worker.ready_after:.2f} s; first replay {total} events "
-          f"in {elapsed:.1f} s ({total / elapsed:.0f} events/s end to end)")
+    print(
+        f"\nworker ready after {worker.ready_after:.2f} s; first replay {total} events "
+        f"in {elapsed:.1f} s ({total / elapsed:.0f} events/s end to end)"
+    )
     assert_counts_match(worker, expected)
 
     assert replay(broker.bootstrap, prefix, path) == total

@@ -10,8 +10,13 @@ from hypothesis import strategies as st
 from streams.codec import REASONS, Rejection, decode, encode
 from streams.schemas import ClickEvent, ProductEvent, ReviewEvent, SaleEvent
 
-CLICK = {"event_id": "e1", "ts": 1_700_000_000, "user_id": "u1", "product_id": "p1",
-         "action": "add_to_cart"}
+CLICK = {
+    "event_id": "e1",
+    "ts": 1_700_000_000,
+    "user_id": "u1",
+    "product_id": "p1",
+    "action": "add_to_cart",
+}
 
 
 def payload(**changes: object) -> bytes:
@@ -72,7 +77,9 @@ def test_each_input_topic_has_its_model() -> None:
     assert isinstance(decode("products", orjson.dumps({**base, "stock": 3})), ProductEvent)
     sale = decode("sales", orjson.dumps({**base, "user_id": "u", "quantity": 2, "price": 9.5}))
     assert isinstance(sale, SaleEvent)
-    review = decode("reviews", orjson.dumps({**base, "user_id": "u", "text": "好评 👍", "rating": 5}))
+    review = decode(
+        "reviews", orjson.dumps({**base, "user_id": "u", "text": "好评 👍", "rating": 5})
+    )
     assert isinstance(review, ReviewEvent)
     assert decode("nope", b"{}") == Rejection("unknown_topic", "no schema for topic 'nope'")
 
@@ -83,11 +90,16 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     assert isinstance(result, Rejection | ReviewEvent)
 
 
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=30,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=30,
+    )
+)
 def test_arbitrary_json_never_raises(value: object) -> None:
     try:
         raw = orjson.dumps(value)

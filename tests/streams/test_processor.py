@@ -12,8 +12,15 @@ TS = 1_764_300_000.0
 
 
 def click(i: int, pid: str = "p1", eid: str | None = None) -> bytes:
-    return orjson.dumps({"event_id": eid or f"e{i}", "ts": TS + i, "user_id": "u",
-                         "product_id": pid, "action": "view"})
+    return orjson.dumps(
+        {
+            "event_id": eid or f"e{i}",
+            "ts": TS + i,
+            "user_id": "u",
+            "product_id": pid,
+            "action": "view",
+        }
+    )
 
 
 class Store:
