@@ -81,16 +81,20 @@ def run_up(settings: Settings, workers: int, demo: bool, duration: float | None)
                 ready_timeout=settings.broker_ready_timeout, log_file=logs / "broker.log"
             )
             bootstrap, flavor = stack.enter_context(broker).bootstrap, "tansu"
-            console.print(f"embedded broker ready at {bootstrap}")
+            assert broker.process is not None
+            console.print(f"embedded broker ready at {bootstrap} (pid {broker.process.pid})")
         asyncio.run(ensure_topics(settings, bootstrap))
         procs = [spawn_worker(settings, bootstrap, i, flavor, logs) for i in range(workers)]
         stack.callback(stop_workers, procs)
         urls = [f"http://{settings.web_host}:{settings.web_port + i}" for i in range(workers)]
-        console.print(f"{workers} worker(s): {', '.join(urls)} (logs in {logs}); Ctrl-C stops all")
+        pids = ", ".join(str(p.pid) for p in procs)
+        console.print(f"{workers} worker(s) (pid {pids}): {', '.join(urls)}; logs in {logs}")
+        console.print("Ctrl-C stops everything")
         try:
             asyncio.run(_supervise(settings, bootstrap, procs, urls, demo, duration, console))
         except KeyboardInterrupt:
             console.print("stopping: demo, workers, broker")
+    console.print("stopped")
 
 
 async def _supervise(
