@@ -28,11 +28,20 @@ def alive(pid: int) -> bool:
 
 
 def test_up_streams_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    env = {**os.environ, "PULSE_WEB_PORT": str(free_port()), "PULSE_DATA_DIR": str(tmp_path),
-           "PULSE_DEMO_RATE": "300"}
+    env = {
+        **os.environ,
+        "PULSE_WEB_PORT": str(free_port()),
+        "PULSE_DATA_DIR": str(tmp_path),
+        "PULSE_DEMO_RATE": "300",
+    }
     env.pop("PULSE_KAFKA_BOOTSTRAP", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "up"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
@@ -53,6 +62,8 @@ def test_up_streams_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None
     assert proc.returncode == 0, text
     assert "stopped" in text
     broker_pid = int(re.search(r"embedded broker ready at \S+ \(pid (\d+)\)", text).group(1))
-    worker_pids = [int(p) for p in re.search(r"worker\(s\) \(pid ([\d, ]+)\)", text).group(1).split(",")]
+    worker_pids = [
+        int(p) for p in re.search(r"worker\(s\) \(pid ([\d, ]+)\)", text).group(1).split(",")
+    ]
     for pid in [broker_pid, *worker_pids]:
         assert not alive(pid), f"process {pid} outlived `pulse up`"
