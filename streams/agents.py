@@ -19,7 +19,7 @@ import faust
 
 from streams.codec import Rejection
 from streams.processor import BatchProcessor, BatchResult, Record
-from streams.tables import delete, put
+from streams.tables import delete, get, put
 
 if TYPE_CHECKING:
     from streams.app import Pulse
@@ -33,8 +33,8 @@ def register(pulse: Pulse) -> None:
     """Register the input agent on ``pulse.app``."""
     tables, settings = pulse.tables, pulse.settings
     processor = BatchProcessor(
-        load_product=lambda pid: tables.products.get(pid),
-        is_seen=lambda eid: eid in tables.seen,
+        load_product=lambda pid: get(tables.products, pid),
+        is_seen=lambda eid: get(tables.seen, eid) is not None,
         max_payload_bytes=settings.max_payload_bytes,
     )
     pruner = SeenPruner(pulse)

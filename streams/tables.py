@@ -4,6 +4,9 @@
   co-partitioned with the input topics (all keyed by product id).
 * ``seen``: event id -> ``[partition, ts]``, the deduplication memory.
 
+Keys are raw UTF-8 bytes, as on the input topics, so that Faust's request
+routing (``table_route``) hashes a product id to the partition that holds it.
+
 A table write goes to the changelog partition of the *current event*; batch
 processing sets that explicitly for each write with :func:`as_current`.
 """
@@ -34,7 +37,7 @@ def make_tables(app: faust.App, settings: Settings) -> Tables:
             name,
             default=None,
             partitions=settings.partitions,
-            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+            key_type=bytes,  # values: JSON, Faust's default
         )
 
     return Tables(products=table("products"), seen=table("seen"))
@@ -50,13 +53,18 @@ def as_current(event: faust.EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def get(table: faust.Table, key: str) -> Any:
+    """``table[key]``, or None when absent."""
+    return table.data.get(key.encode())
+
+
 def put(table: faust.Table, event: faust.EventT, key: str, value: Any) -> None:
     """``table[key] = value`` with the changelog partition of ``event``."""
     with as_current(event):
-        table[key] = value
+        table[key.encode()] = value
 
 
-def delete(table: faust.Table, event: faust.EventT, key: str) -> None:
+def delete(table: faust.Table, event: faust.EventT, key: bytes) -> None:
     """``del table[key]`` with the changelog partition of ``event``."""
     with as_current(event):
         table.pop(key, None)

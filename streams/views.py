@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from faust.web import Request, Response, View
 
 from streams.state import ProductState
+from streams.tables import get
 
 if TYPE_CHECKING:
     from streams.app import Pulse
@@ -62,7 +63,7 @@ def register(pulse: Pulse) -> None:
     class Product(View):
         @app.table_route(table=tables.products, match_info="product_id")  # type: ignore[arg-type]
         async def get(self, request: Request, product_id: str) -> Response:
-            stored = tables.products.get(product_id)
+            stored = get(tables.products, product_id)
             if stored is None:
                 return self.json({"error": f"unknown product {product_id!r}"}, status=404)
             state = ProductState.from_dict(stored["s"])
@@ -77,10 +78,12 @@ def register(pulse: Pulse) -> None:
                 limit = _int_arg(request, "limit", 1000, MAX_LIST)
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
-            after = request.query.get("after", "")
-            keys = sorted(k for k in tables.products.data if k > after)[:limit]
-            items = {k: tables.products.data[k]["s"]["totals"] for k in keys}
-            return self.json({"products": items, "next": keys[-1] if len(keys) == limit else None})
+            after = request.query.get("after", "").encode()
+            data = tables.products.data
+            keys = sorted(k for k in data if k > after)[:limit]
+            items = {k.decode(): data[k]["s"]["totals"] for k in keys}
+            last = keys[-1].decode() if len(keys) == limit else None
+            return self.json({"products": items, "next": last})
 
     @app.page("/top-products")
     class TopProducts(View):
@@ -116,5 +119,5 @@ def top_products(data: Any, n: int) -> list[dict[str, Any]]:
     snapshots = []
     for pid, stored in list(data.items()):
         snap = ProductState.from_dict(stored["s"]).snapshot(now)
-        snapshots.append({"product_id": pid, **snap})
+        snapshots.append({"product_id": pid.decode(), **snap})
     return heapq.nlargest(n, snapshots, key=lambda s: (s["totals"]["views"], s["product_id"]))

@@ -134,3 +134,21 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
     assert worker.get("/recommendations/u0?k=5")["items"][0]["product_id"] == "p1"
     assert worker.get("/products/nope").get("error")
     assert "error" in worker.get("/recommendations/u1?k=0")
+
+
+def test_two_workers_split_partitions_and_route_product_queries(
+    spawn_worker, broker, prefix: str
+) -> None:
+    first, second = spawn_worker(), spawn_worker()
+    products = [f"sku-{i}" for i in range(40)]
+    items = [("clicks", click(i, pid=pid)) for i, pid in enumerate(products)]
+    asyncio.run(publish(Settings(topic_prefix=prefix), broker.bootstrap, items))
+    deadline = time.monotonic() + 60
+    while first.seen_total() + second.seen_total() < len(products):
+        assert time.monotonic() < deadline, "events not processed"
+        time.sleep(0.3)
+    owned = [set(w.get("/health")["assigned_partitions"]) for w in (first, second)]
+    assert owned[0] and owned[1] and not owned[0] & owned[1], owned
+    for worker in (first, second):
+        for pid in products:
+            assert worker.get(f"/products/{pid}")["totals"]["views"] == 1, (worker.url, pid)
