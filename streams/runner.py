@@ -148,7 +148,9 @@ def _check_alive(procs: list[subprocess.Popen[bytes]], console: Console) -> None
 async def _demo(settings: Settings, bootstrap: str, observer: Observer) -> None:
     from streams.demo import DemoWorkload
 
-    workload = DemoWorkload(seed=settings.demo_seed, clock=time.time)
+    # A per-run id prefix: a second run on a persistent cluster is new traffic, not a replay.
+    run_id = f"demo-{settings.demo_seed}-{int(time.time())}"
+    workload = DemoWorkload(seed=settings.demo_seed, clock=time.time, id_prefix=run_id)
 
     def sent(topic: str, n: int) -> None:
         observer.produced += n
