@@ -171,7 +171,11 @@ def render(snap: Snapshot, observer: Observer) -> Group:
         products.add_column(col, justify="left" if col in ("product", "name") else "right")
     for p in snap.products:
         products.add_row(*_product_row(p))
-    decisions = Table(title="Latest decisions", expand=True)
+    decisions = Table(
+        title="Latest decisions",
+        expand=True,
+        caption=None if observer.decisions else "none yet: decisions appear when rules fire",
+    )
     for col in ("rule", "action", "subject", "reason"):
         decisions.add_column(col)
     for d in observer.decisions:
