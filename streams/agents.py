@@ -36,6 +36,7 @@ def register(pulse: Pulse) -> None:
         load_product=lambda pid: get(tables.products, pid),
         is_seen=lambda eid: get(tables.seen, eid) is not None,
         max_payload_bytes=settings.max_payload_bytes,
+        max_future_skew=settings.max_future_skew,
     )
     pruner = SeenPruner(pulse)
 

@@ -37,6 +37,8 @@ REASONS: Final = (
     "unsupported_schema_version",
     "invalid_fields",
     "unknown_topic",
+    "future_timestamp",
+    "processing_error",
 )
 
 DEFAULT_MAX_BYTES = 64 * 1024

@@ -16,6 +16,8 @@ Two kinds of repeats are told apart and neither is applied twice:
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ import orjson
 from streams.codec import Rejection, decode
 from streams.schemas import InputEvent
 from streams.state import ProductState
+
+log = logging.getLogger(__name__)
 
 #: A stored product value: ``{"s": ProductState.to_dict(), "o": {"clicks:3": 1234}}``.
 StoredProduct = dict[str, Any]
@@ -74,22 +78,43 @@ class BatchProcessor:
         load_product: Callable[[str], StoredProduct | None],
         is_seen: Callable[[str], bool],
         max_payload_bytes: int,
+        max_future_skew: float = 86_400.0,
+        clock: Callable[[], float] = time.time,
     ):
         self.load_product = load_product
         self.is_seen = is_seen
         self.max_payload_bytes = max_payload_bytes
+        self.max_future_skew = max_future_skew
+        self.clock = clock
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
         states: dict[str, tuple[ProductState, dict[str, int], int]] = {}
+        latest = self.clock() + self.max_future_skew
         for record in records:
-            self._one(record, result, states)
+            try:
+                self._one(record, result, states, latest)
+            except Exception as exc:  # a bug must cost one event, never the worker
+                log.exception(
+                    "processing %s[%d]@%d failed", record.topic, record.partition, record.offset
+                )
+                why = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
+                result.dead_letters.append((record, why))
+                result.outcomes[record.topic, "dead_letter"] += 1
         for pid, (state, offsets, partition) in states.items():
             result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets})
         return result
 
-    def _one(self, record: Record, result: BatchResult, states: dict[str, Any]) -> None:
+    def _one(
+        self, record: Record, result: BatchResult, states: dict[str, Any], latest: float
+    ) -> None:
         event = decode(record.topic, record.value, self.max_payload_bytes)
+        if not isinstance(event, Rejection) and event.ts > latest:
+            event = Rejection(
+                "future_timestamp",
+                f"ts {event.ts} is more than "
+                f"{self.max_future_skew:.0f} s ahead of this worker's clock",
+            )
         if isinstance(event, Rejection):
             result.dead_letters.append((record, event))
             result.outcomes[record.topic, "dead_letter"] += 1

@@ -69,13 +69,19 @@ class FeedbackReplica:
         try:
             record = orjson.loads(value)
             topic, event = record["topic"], record["event"]
+            event_id = str(event["event_id"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             self.metrics.feedback_applied.labels(outcome="invalid").inc()
             return False
-        if not self.recent.add(event["event_id"]):
+        if not self.recent.add(event_id):
             self.metrics.feedback_applied.labels(outcome="duplicate").inc()
             return False
-        self._learn(topic, event)
+        try:
+            self._learn(topic, event)
+        except (KeyError, TypeError, ValueError) as exc:  # never stop following the log
+            log.warning("feedback record %s not applied: %r", event.get("event_id"), exc)
+            self.metrics.feedback_applied.labels(outcome="invalid").inc()
+            return False
         self.applied += 1
         self.metrics.feedback_applied.labels(outcome="applied").inc()
         return True

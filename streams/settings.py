@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(
         65_536, ge=256, le=16 * 1024 * 1024, description="Largest accepted event payload, bytes."
     )
+    max_future_skew: Seconds = Field(
+        86_400.0, description="Events stamped further ahead of the worker's clock are rejected, s."
+    )
     batch_size: int = Field(
         500, ge=1, le=100_000, description="Events an agent processes per batch."
     )

@@ -84,3 +84,37 @@ def test_offsets_are_tracked_per_source_partition() -> None:
     result = store.run(records([click(1)], start=0, partition=1))
     assert result.outcomes == {("clicks", "processed"): 1}
     assert store.products["p1"]["o"] == {"clicks:0": 5, "clicks:1": 0}
+
+
+def test_events_from_the_future_are_dead_lettered() -> None:
+    far = orjson.dumps(
+        {
+            "event_id": "f",
+            "ts": TS + 10 * 86_400,
+            "user_id": "u",
+            "product_id": "p1",
+            "action": "view",
+        }
+    )
+    processor = BatchProcessor(
+        dict().get, lambda _: False, 4096, max_future_skew=3600, clock=lambda: TS
+    )
+    result = processor.process(records([click(0), far]))
+    assert [why.reason for _, why in result.dead_letters] == ["future_timestamp"]
+
+
+def test_a_failure_inside_processing_costs_one_event(monkeypatch) -> None:
+    from streams.state import ProductState
+
+    real = ProductState.apply
+
+    def apply(self, event):  # type: ignore[no-untyped-def]
+        if event.event_id == "e1":
+            raise RuntimeError("boom")
+        real(self, event)
+
+    monkeypatch.setattr(ProductState, "apply", apply)
+    result = Store().run(records([click(0), click(1), click(2)]))
+    assert result.outcomes == {("clicks", "processed"): 2, ("clicks", "dead_letter"): 1}
+    assert result.dead_letters[0][1].reason == "processing_error"
+    assert "boom" in result.dead_letters[0][1].detail
