@@ -68,6 +68,8 @@ def _record(pulse: Pulse, event: faust.EventT) -> Record:
 async def _emit(pulse: Pulse, result: BatchResult) -> None:
     topics = pulse.topics
     pending = [await _dead_letter(pulse, record, why) for record, why in result.dead_letters]
+    for key, value in result.scored:
+        pending.append(await topics.scored.send(key=key, value=value))
     for key, value in result.feedback:
         pending.append(await topics.feedback.send(key=key, value=value))
     if pending:

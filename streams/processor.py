@@ -12,6 +12,10 @@ Two kinds of repeats are told apart and neither is applied twice:
 * **duplicate**: the same ``event_id`` published again (a producer retry, a
   replayed file). Pulse remembers event ids for ``dedup_horizon`` seconds of
   event time.
+
+Reviews are scored in one model call per batch (:mod:`streams.scoring`); a
+scored review goes to ``reviews.scored``, into the product's sentiment windows
+and, with its sentiment, into the feedback log.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 import orjson
 
 from streams.codec import Rejection, decode
-from streams.schemas import InputEvent
+from streams.schemas import InputEvent, ReviewEvent
+from streams.scoring import Scorer, Sentiment, score_texts
 from streams.state import ProductState
 
 log = logging.getLogger(__name__)
@@ -53,12 +58,15 @@ class BatchResult:
 
     dead_letters: list[tuple[Record, Rejection]] = field(default_factory=list)
     feedback: list[tuple[bytes, bytes]] = field(default_factory=list)
+    scored: list[tuple[bytes, bytes]] = field(default_factory=list)
     products: dict[str, tuple[int, StoredProduct]] = field(default_factory=dict)
     seen: dict[str, tuple[int, float]] = field(default_factory=dict)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def feedback_record(topic: str, event: InputEvent) -> tuple[bytes, bytes]:
+def feedback_record(
+    topic: str, event: InputEvent, sentiment: Sentiment | None = None
+) -> tuple[bytes, bytes]:
     """Key and value of an event's feedback-log record.
 
     >>> from streams.schemas import ClickEvent
@@ -66,8 +74,19 @@ def feedback_record(topic: str, event: InputEvent) -> tuple[bytes, bytes]:
     >>> feedback_record("clicks", e)[1][:40]
     b'{"topic":"clicks","event":{"schema_versi'
     """
-    value = {"topic": topic, "event": event.model_dump(mode="json", exclude_none=True)}
+    value: dict[str, Any] = {
+        "topic": topic,
+        "event": event.model_dump(mode="json", exclude_none=True),
+    }
+    if sentiment is not None:
+        value["sentiment"] = sentiment.fields()
     return event.event_id.encode(), orjson.dumps(value)
+
+
+def scored_record(review: ReviewEvent, sentiment: Sentiment) -> tuple[bytes, bytes]:
+    """Key (product id) and value of a review's ``reviews.scored`` record."""
+    value = {**review.model_dump(mode="json", exclude_none=True), **sentiment.fields()}
+    return review.product_id.encode(), orjson.dumps(value)
 
 
 class BatchProcessor:
@@ -80,20 +99,25 @@ class BatchProcessor:
         max_payload_bytes: int,
         max_future_skew: float = 86_400.0,
         clock: Callable[[], float] = time.time,
+        scorer: Scorer | None = None,
+        model_version: str = "",
     ):
         self.load_product = load_product
         self.is_seen = is_seen
         self.max_payload_bytes = max_payload_bytes
         self.max_future_skew = max_future_skew
         self.clock = clock
+        self.scorer = scorer
+        self.model_version = model_version
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
         states: dict[str, tuple[ProductState, dict[str, int], int]] = {}
-        latest = self.clock() + self.max_future_skew
-        for record in records:
+        decoded = [self._decode(record) for record in records]
+        sentiments = self._score(decoded)
+        for i, record in enumerate(records):
             try:
-                self._one(record, result, states, latest)
+                self._one(record, decoded[i], sentiments.get(i), result, states)
             except Exception as exc:  # a bug must cost one event, never the worker
                 log.exception(
                     "processing %s[%d]@%d failed", record.topic, record.partition, record.offset
@@ -105,16 +129,33 @@ class BatchProcessor:
             result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets})
         return result
 
-    def _one(
-        self, record: Record, result: BatchResult, states: dict[str, Any], latest: float
-    ) -> None:
+    def _decode(self, record: Record) -> InputEvent | Rejection:
         event = decode(record.topic, record.value, self.max_payload_bytes)
-        if not isinstance(event, Rejection) and event.ts > latest:
-            event = Rejection(
+        if not isinstance(event, Rejection) and event.ts > self.clock() + self.max_future_skew:
+            return Rejection(
                 "future_timestamp",
                 f"ts {event.ts} is more than "
                 f"{self.max_future_skew:.0f} s ahead of this worker's clock",
             )
+        return event
+
+    def _score(self, decoded: list[InputEvent | Rejection]) -> dict[int, Sentiment | str]:
+        reviews = [i for i, e in enumerate(decoded) if isinstance(e, ReviewEvent)]
+        if self.scorer is None or not reviews:
+            return {}
+        texts = [decoded[i].text for i in reviews]  # type: ignore[union-attr]
+        return dict(zip(reviews, score_texts(self.scorer, self.model_version, texts), strict=True))
+
+    def _one(
+        self,
+        record: Record,
+        event: InputEvent | Rejection,
+        sentiment: Sentiment | str | None,
+        result: BatchResult,
+        states: dict[str, Any],
+    ) -> None:
+        if isinstance(sentiment, str):
+            event = Rejection("processing_error", f"sentiment model failed: {sentiment}")
         if isinstance(event, Rejection):
             result.dead_letters.append((record, event))
             result.outcomes[record.topic, "dead_letter"] += 1
@@ -131,8 +172,12 @@ class BatchProcessor:
             result.outcomes[record.topic, "duplicate"] += 1
             return
         state.apply(event)
+        if isinstance(sentiment, Sentiment) and isinstance(event, ReviewEvent):
+            state.apply_sentiment(event.ts, sentiment.score, sentiment.label == "negative")
+            result.scored.append(scored_record(event, sentiment))
         result.seen[event.event_id] = (record.partition, event.ts)
-        result.feedback.append(feedback_record(record.topic, event))
+        scored = sentiment if isinstance(sentiment, Sentiment) else None
+        result.feedback.append(feedback_record(record.topic, event, scored))
         result.outcomes[record.topic, "processed"] += 1
 
     def _load(self, product_id: str, record: Record) -> tuple[ProductState, dict[str, int], int]:

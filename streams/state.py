@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
+from streams.sentiment_windows import SentimentWindows
 
 #: Seconds per bucket.
 MINUTE = 60
@@ -118,7 +119,7 @@ class ProductState:
     order; ``last_ts`` is the newest event time seen (0.0 before any event).
     """
 
-    __slots__ = ("totals", "catalog", "buckets", "last_ts")
+    __slots__ = ("totals", "catalog", "buckets", "last_ts", "sentiment")
 
     def __init__(self) -> None:
         self.totals: dict[str, Any] = dict.fromkeys(TOTALS, 0)
@@ -126,6 +127,7 @@ class ProductState:
         self.catalog: dict[str, Any] = dict.fromkeys(CATALOG)
         self.buckets: dict[int, list[Any]] = {}
         self.last_ts: float = 0.0
+        self.sentiment = SentimentWindows()
 
     def apply(self, event: InputEvent) -> None:
         """Fold one validated event (review, click, sale or product) into the state."""
@@ -138,6 +140,10 @@ class ProductState:
             self._review(event)
         elif isinstance(event, ProductEvent):
             self._catalog(event)
+
+    def apply_sentiment(self, ts: float, score: float, negative: bool) -> None:
+        """Count a review's sentiment score (in [-1, 1]) in the 1 h and 24 h windows."""
+        self.sentiment.add(ts, score, negative)
 
     def _advance(self, ts: float) -> None:
         """Move the newest event time forward, dropping buckets that fall out of the hour."""
@@ -231,6 +237,7 @@ class ProductState:
             "last_ts": self.last_ts,
             "tumbling_1m": self.tumbling_1m(at).as_dict(),
             "hopping_1h": self.hopping_1h(at).as_dict(),
+            "sentiment": self.sentiment.summary(at),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,6 +247,7 @@ class ProductState:
             "catalog": dict(self.catalog),
             "buckets": [[minute, *b] for minute, b in sorted(self.buckets.items())],
             "last_ts": self.last_ts,
+            "sentiment": self.sentiment.to_dict(),
         }
 
     @classmethod
@@ -254,4 +262,5 @@ class ProductState:
         state.catalog.update(data["catalog"])
         state.buckets = {int(row[0]): list(row[1:]) for row in data["buckets"]}
         state.last_ts = float(data["last_ts"])
+        state.sentiment = SentimentWindows.from_dict(data.get("sentiment", {}))
         return state

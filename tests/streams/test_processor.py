@@ -118,3 +118,77 @@ def test_a_failure_inside_processing_costs_one_event(monkeypatch) -> None:
     assert result.outcomes == {("clicks", "processed"): 2, ("clicks", "dead_letter"): 1}
     assert result.dead_letters[0][1].reason == "processing_error"
     assert "boom" in result.dead_letters[0][1].detail
+
+
+class Verdict:
+    def __init__(self, score: float) -> None:
+        self.score, self.confidence = score, abs(score)
+        self.label = "negative" if score < 0 else "positive"
+
+
+def review(i: int, text: str) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"r{i}",
+            "ts": TS + i,
+            "user_id": "u",
+            "product_id": "p1",
+            "text": text,
+            "rating": 1,
+        }
+    )
+
+
+def test_reviews_are_scored_once_per_batch_into_windows_scored_topic_and_feedback() -> None:
+    calls: list[list[str]] = []
+
+    def scorer(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return [Verdict(-0.8 if "差" in t else 0.6) for t in texts]
+
+    store = Store()
+    processor = BatchProcessor(
+        store.products.get,
+        store.seen.__contains__,
+        4096,
+        scorer=scorer,
+        model_version="fast-1",
+        clock=lambda: TS,
+    )
+    batch = [
+        Record("reviews", 0, i, b"p1", review(i, t), TS)
+        for i, t in enumerate(["质量太差", "very good", "差评"])
+    ]
+    result = processor.process(batch)
+    assert calls == [["质量太差", "very good", "差评"]]
+    scored = [orjson.loads(v) for _, v in result.scored]
+    assert [(s["event_id"], s["label"], s["model_version"]) for s in scored] == [
+        ("r0", "negative", "fast-1"),
+        ("r1", "positive", "fast-1"),
+        ("r2", "negative", "fast-1"),
+    ]
+    assert scored[0]["text"] == "质量太差" and scored[0]["score"] == -0.8
+    assert orjson.loads(result.feedback[1][1])["sentiment"]["score"] == 0.6
+    from streams.state import ProductState
+
+    state = ProductState.from_dict(result.products["p1"][1]["s"])
+    hour = state.snapshot(TS + 10)["sentiment"]["1h"]
+    assert hour["count"] == 3 and hour["negative_share"] == 2 / 3
+
+
+def test_a_review_the_model_cannot_score_is_dead_lettered_alone() -> None:
+    def scorer(texts):  # type: ignore[no-untyped-def]
+        if any("💥" in t for t in texts):
+            raise RuntimeError("bad input")
+        return [Verdict(0.5) for _ in texts]
+
+    store = Store()
+    processor = BatchProcessor(
+        store.products.get, store.seen.__contains__, 4096, scorer=scorer, clock=lambda: TS
+    )
+    batch = [
+        Record("reviews", 0, i, b"p1", review(i, t), TS) for i, t in enumerate(["a", "💥", "b"])
+    ]
+    result = processor.process(batch)
+    assert result.outcomes == {("reviews", "processed"): 2, ("reviews", "dead_letter"): 1}
+    assert "sentiment model failed" in result.dead_letters[0][1].detail
