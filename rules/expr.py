@@ -1,0 +1,379 @@
+"""Conditions and template fields: checked once against a whitelist, then compiled to a function.
+
+An expression is parsed with :mod:`ast`, walked with a strict whitelist (fact
+names, literals, comparisons, ``and``/``or``/``not``, ``+ - * / // %``, and the
+functions in :data:`FUNCTIONS`), type-checked against the fact catalogue, and
+turned into the source of one small Python function over the facts mapping.
+Nothing the author writes reaches ``exec`` except through that generated
+source, which only holds catalogue names, literal ``repr`` values and operators.
+
+A fact that is absent or ``None`` makes the whole expression *missing* (a
+condition is then false), unless it is wrapped in ``default(fact, value)``.
+
+>>> cond = compile_expression("review_score < -0.5 and review_rating <= 2", {"review_score", "review_rating"}, want="bool")
+>>> cond.function({"review_score": -0.9, "review_rating": 1}), cond.function({"review_score": -0.9})
+(True, False)
+>>> sorted(cond.facts)
+['review_rating', 'review_score']
+>>> compile_expression("default(review_rating, 5) <= 2", {"review_rating"}, want="bool").function({})
+False
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from rules.exceptions import RuleSyntaxError, RuleValidationError
+from rules.facts import FACTS
+
+NUMBER, STR, BOOL, LIST = "number", "str", "bool", "list"
+#: Longest expression accepted, in characters.
+MAX_EXPRESSION_CHARS = 2_000
+#: Deepest nesting of an expression's syntax tree.
+MAX_DEPTH = 40
+#: Most elements in a literal list.
+MAX_LIST = 1_000
+
+#: Whitelisted functions: name -> what it does (for errors and docs).
+FUNCTIONS: dict[str, str] = {
+    "abs": "abs(number) -> number",
+    "min": "min(number, number, ...) -> number",
+    "max": "max(number, number, ...) -> number",
+    "round": "round(number[, digits]) -> number",
+    "len": "len(text or list) -> number",
+    "lower": "lower(text) -> text, lower-cased",
+    "default": "default(fact, value) -> the fact, or value when the fact is missing",
+}
+_GLOBALS: dict[str, Any] = {
+    "__builtins__": {},
+    "_abs": abs,
+    "_min": min,
+    "_max": max,
+    "_round": round,
+    "_len": len,
+    "_lower": str.lower,
+    "_KeyError": KeyError,
+    "_Errors": (ArithmeticError, TypeError, ValueError),
+}
+_ORDER = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_EQUAL = {ast.Eq: "==", ast.NotEq: "!="}
+_MEMBER = {ast.In: "in", ast.NotIn: "not in"}
+_ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%"}
+_FORBIDDEN = {
+    ast.Attribute: "attribute access (x.y) is not allowed",
+    ast.Subscript: "subscripts (x[...]) are not allowed",
+    ast.Lambda: "lambda is not allowed",
+    ast.ListComp: "comprehensions are not allowed",
+    ast.SetComp: "comprehensions are not allowed",
+    ast.DictComp: "comprehensions are not allowed",
+    ast.GeneratorExp: "comprehensions are not allowed",
+    ast.NamedExpr: "assignment (:=) is not allowed",
+    ast.IfExp: "conditional expressions (x if c else y) are not allowed",
+    ast.Dict: "dict literals are not allowed",
+    ast.Set: "set literals are not allowed",
+    ast.JoinedStr: "f-strings are not allowed",
+    ast.Starred: "* unpacking is not allowed",
+    ast.Await: "await is not allowed",
+}
+
+
+class _Missing:
+    """The value of an expression whose facts are missing."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+#: Returned by a compiled non-condition expression when a fact it needs is missing.
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A checked, compiled expression."""
+
+    text: str
+    type: str
+    #: Facts it needs (absent or None: the expression is missing).
+    facts: frozenset[str]
+    #: Facts it reads through ``default()`` only.
+    optional: frozenset[str]
+    source: str
+    function: Callable[[Mapping[str, Any]], Any]
+
+
+def fact_kind(name: str) -> str:
+    """The checker's type of a catalogue fact: number, str, bool or list[...]."""
+    declared = FACTS[name].type
+    return NUMBER if declared in ("int", "float") else declared
+
+
+def compile_expression(
+    text: str, available: Collection[str], *, want: str | None = None
+) -> Expression:
+    """Check ``text`` against the facts in ``available`` and compile it.
+
+    ``want="bool"`` makes it a condition (false when facts are missing);
+    otherwise a missing fact gives :data:`MISSING`.
+    Raises :class:`RuleSyntaxError` or :class:`RuleValidationError` with
+    ``line`` counted from the expression's first line.
+    """
+    tree = _parse(text)
+    checker = _Checker(text, available)
+    kind, code = checker.visit(tree.body, 0)
+    if want is not None and kind != want:
+        raise RuleValidationError(
+            f"type error: the expression must give a {_noun(want)}, it gives a {_noun(kind)}",
+            line=1,
+        )
+    required = frozenset(checker.required)
+    optional = frozenset(checker.optional - checker.required)
+    source = _function_source(code, required, optional, missing="False" if want == BOOL else "_M")
+    namespace: dict[str, Any] = {**_GLOBALS, "_M": MISSING}
+    exec(compile(source, f"<rule expression {text[:40]!r}>", "exec"), namespace)  # noqa: S102
+    return Expression(text, kind, required, optional, source, namespace["_f"])
+
+
+def _parse(text: str) -> ast.Expression:
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise RuleSyntaxError(f"expression longer than {MAX_EXPRESSION_CHARS} characters", line=1)
+    if not text.strip():
+        raise RuleSyntaxError("empty expression", line=1)
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        where = f" at column {exc.offset}" if exc.offset else ""
+        reason = exc.msg if exc.msg.startswith("invalid syntax") else f"invalid syntax: {exc.msg}"
+        raise RuleSyntaxError(f"{reason}{where}", line=exc.lineno or 1) from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise RuleSyntaxError(f"expression cannot be parsed: {exc}", line=1) from None
+
+
+def _function_source(
+    code: str, required: frozenset[str], optional: frozenset[str], missing: str
+) -> str:
+    lines = ["def _f(f):"]
+    if required:
+        lines.append("    try:")
+        lines += [f"        v_{name} = f[{name!r}]" for name in sorted(required)]
+        lines += ["    except _KeyError:", f"        return {missing}"]
+        nones = " or ".join(f"v_{name} is None" for name in sorted(required))
+        lines += [f"    if {nones}:", f"        return {missing}"]
+    lines += [f"    v_{name} = f.get({name!r})" for name in sorted(optional)]
+    lines += [
+        "    try:",
+        f"        return {code}",
+        "    except _Errors:",
+        f"        return {missing}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _noun(kind: str) -> str:
+    return {NUMBER: "number", STR: "text", BOOL: "true/false"}.get(kind, kind)
+
+
+class _Checker:
+    """Walks a parsed expression: whitelist, types and generated code, in one pass."""
+
+    def __init__(self, text: str, available: Collection[str]) -> None:
+        self.text = text.strip()
+        self.available = available
+        self.required: set[str] = set()
+        self.optional: set[str] = set()
+
+    def fail(self, node: ast.AST, reason: str, error: type = RuleValidationError) -> NoReturn:
+        segment = ast.get_source_segment(self.text, node)
+        plain = isinstance(node, ast.Name | ast.Constant) or segment == self.text
+        where = f" in {segment!r}" if segment and not plain else ""
+        raise error(f"{reason}{where}", line=getattr(node, "lineno", 1))
+
+    def visit(self, node: ast.AST, depth: int) -> tuple[str, str]:
+        if depth > MAX_DEPTH:
+            self.fail(node, f"expression nested deeper than {MAX_DEPTH}", RuleSyntaxError)
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            reason = _FORBIDDEN.get(type(node), f"{type(node).__name__} is not allowed")
+            self.fail(node, reason, RuleSyntaxError)
+        result: tuple[str, str] = method(node, depth + 1)
+        return result
+
+    def visit_Name(self, node: ast.Name, depth: int) -> tuple[str, str]:
+        self._check_name(node)
+        self.required.add(node.id)
+        return fact_kind(node.id), f"v_{node.id}"
+
+    def _check_name(self, node: ast.Name) -> None:
+        name = node.id
+        if name.startswith("__"):
+            self.fail(node, f"dunder names like {name!r} are not allowed", RuleSyntaxError)
+        if name in FUNCTIONS:
+            self.fail(node, f"{name!r} is a function: call it, e.g. {FUNCTIONS[name]}")
+        if name not in FACTS:
+            self.fail(node, f"unknown fact {name!r}{suggest(name, FACTS)}")
+        if name not in self.available:
+            where = ", ".join(sorted(FACTS[name].triggers))
+            self.fail(
+                node, f"fact {name!r} is not available on this rule's triggers (only on: {where})"
+            )
+
+    def visit_Constant(self, node: ast.Constant, depth: int) -> tuple[str, str]:
+        value = node.value
+        if isinstance(value, bool):
+            return BOOL, repr(value)
+        if isinstance(value, int | float):
+            return NUMBER, repr(value)
+        if isinstance(value, str):
+            return STR, repr(value)
+        if value is None:
+            self.fail(
+                node, "None is not allowed: a missing fact never fires; use default(fact, value)"
+            )
+        self.fail(node, f"literal {value!r} is not allowed", RuleSyntaxError)
+
+    def visit_List(self, node: ast.List | ast.Tuple, depth: int) -> tuple[str, str]:
+        if len(node.elts) > MAX_LIST:
+            self.fail(node, f"literal lists hold at most {MAX_LIST} items", RuleSyntaxError)
+        kinds, codes = set(), []
+        for element in node.elts:
+            if not isinstance(element, ast.Constant | ast.UnaryOp):
+                self.fail(element, "literal lists may only hold literals", RuleSyntaxError)
+            kind, code = self.visit(element, depth)
+            kinds.add(kind)
+            codes.append(code)
+        if len(kinds) > 1 or kinds & {BOOL}:
+            self.fail(node, "a literal list must hold only numbers or only texts")
+        kind = f"list[{kinds.pop()}]" if kinds else LIST
+        return kind, "(" + "".join(f"{code}, " for code in codes) + ")"
+
+    visit_Tuple = visit_List
+
+    def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> tuple[str, str]:
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        codes = []
+        for value in node.values:
+            kind, code = self.visit(value, depth)
+            if kind != BOOL:
+                self.fail(
+                    value, f"type error: {word!r} needs true/false operands, got a {_noun(kind)}"
+                )
+            codes.append(code)
+        return BOOL, "(" + f" {word} ".join(codes) + ")"
+
+    def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[str, str]:
+        kind, code = self.visit(node.operand, depth)
+        if isinstance(node.op, ast.Not):
+            if kind != BOOL:
+                self.fail(node, f"type error: 'not' needs true/false, got a {_noun(kind)}")
+            return BOOL, f"(not {code})"
+        if isinstance(node.op, ast.USub | ast.UAdd):
+            if kind != NUMBER:
+                self.fail(node, f"type error: sign needs a number, got a {_noun(kind)}")
+            return NUMBER, f"({'-' if isinstance(node.op, ast.USub) else '+'}{code})"
+        self.fail(node, "bitwise operators are not allowed", RuleSyntaxError)
+
+    def visit_BinOp(self, node: ast.BinOp, depth: int) -> tuple[str, str]:
+        op = _ARITH.get(type(node.op))
+        if op is None:
+            symbol = "**" if isinstance(node.op, ast.Pow) else type(node.op).__name__
+            self.fail(node, f"operator {symbol!r} is not allowed", RuleSyntaxError)
+        (left, lcode), (right, rcode) = self.visit(node.left, depth), self.visit(node.right, depth)
+        if left != NUMBER or right != NUMBER:
+            self.fail(
+                node, f"type error: {op!r} needs numbers, got a {_noun(left)} and a {_noun(right)}"
+            )
+        return NUMBER, f"({lcode} {op} {rcode})"
+
+    def visit_Compare(self, node: ast.Compare, depth: int) -> tuple[str, str]:
+        if any(isinstance(op, ast.Is | ast.IsNot) for op in node.ops):
+            self.fail(
+                node, "'is' is not allowed: use == (a missing fact never fires)", RuleSyntaxError
+            )
+        left, code = self.visit(node.left, depth)
+        parts = [code]
+        for op, operand in zip(node.ops, node.comparators, strict=True):
+            right, rcode = self.visit(operand, depth)
+            parts += [self._compare_op(node, op, left, right), rcode]
+            left = right
+        return BOOL, "(" + " ".join(parts) + ")"
+
+    def _compare_op(self, node: ast.AST, op: ast.cmpop, left: str, right: str) -> str:
+        kinds = f"a {_noun(left)} and a {_noun(right)}"
+        if type(op) in _ORDER:
+            symbol = _ORDER[type(op)]
+            if left != NUMBER or right != NUMBER:
+                self.fail(node, f"type error: {symbol!r} compares numbers, got {kinds}")
+            return symbol
+        if type(op) in _EQUAL:
+            if left != right or left not in (NUMBER, STR, BOOL):
+                self.fail(node, f"type error: cannot compare {kinds} for equality")
+            return _EQUAL[type(op)]
+        if type(op) in _MEMBER:
+            if not (right == LIST or right == f"list[{left}]" or left == right == STR):
+                self.fail(node, f"type error: cannot test {kinds} for membership")
+            return _MEMBER[type(op)]
+        self.fail(node, "'is' is not allowed: use == (a missing fact never fires)", RuleSyntaxError)
+
+    def visit_Call(self, node: ast.Call, depth: int) -> tuple[str, str]:
+        if not isinstance(node.func, ast.Name):
+            self.fail(
+                node,
+                "only the functions " + ", ".join(FUNCTIONS) + " may be called",
+                RuleSyntaxError,
+            )
+        name = node.func.id
+        if name.startswith("__"):
+            self.fail(node, f"dunder names like {name!r} are not allowed", RuleSyntaxError)
+        if name not in FUNCTIONS:
+            self.fail(
+                node,
+                f"unknown function {name!r}{suggest(name, FUNCTIONS)}; allowed: {', '.join(FUNCTIONS)}",
+            )
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            self.fail(node, f"{name}() takes plain positional arguments only", RuleSyntaxError)
+        if name == "default":
+            return self._default(node, depth)
+        args = [self.visit(arg, depth) for arg in node.args]
+        return _call_signature(self, node, name, args)
+
+    def _default(self, node: ast.Call, depth: int) -> tuple[str, str]:
+        if len(node.args) != 2 or not isinstance(node.args[0], ast.Name):
+            self.fail(node, "default() takes a fact name and a value: " + FUNCTIONS["default"])
+        fact = node.args[0]
+        assert isinstance(fact, ast.Name)
+        self._check_name(fact)
+        kind = fact_kind(fact.id)
+        fallback, code = self.visit(node.args[1], depth)
+        if fallback != kind and not (fallback == LIST and kind.startswith("list")):
+            self.fail(node, f"type error: default for a {_noun(kind)} fact must be a {_noun(kind)}")
+        self.optional.add(fact.id)
+        return kind, f"({code} if v_{fact.id} is None else v_{fact.id})"
+
+
+def _call_signature(
+    checker: _Checker, node: ast.Call, name: str, args: list[tuple[str, str]]
+) -> tuple[str, str]:
+    """Type-check a call to a whitelisted function other than default()."""
+    kinds, codes = [k for k, _ in args], ", ".join(c for _, c in args)
+    ok = {
+        "abs": kinds == [NUMBER],
+        "min": len(kinds) >= 2 and set(kinds) == {NUMBER},
+        "max": len(kinds) >= 2 and set(kinds) == {NUMBER},
+        "round": kinds in ([NUMBER], [NUMBER, NUMBER]),
+        "len": len(kinds) == 1 and (kinds[0] == STR or kinds[0].startswith(LIST)),
+        "lower": kinds == [STR],
+    }[name]
+    if not ok:
+        got = ", ".join(_noun(k) for k in kinds) or "nothing"
+        checker.fail(node, f"type error: expected {FUNCTIONS[name]}, got ({got})")
+    return (STR if name == "lower" else NUMBER), f"_{name}({codes})"
+
+
+def suggest(name: str, known: Collection[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
