@@ -122,8 +122,8 @@ def compile_expression(
     Raises :class:`RuleSyntaxError` or :class:`RuleValidationError` with
     ``line`` counted from the expression's first line.
     """
-    tree = _parse(text)
-    checker = _Checker(text, available)
+    tree, source, shift = _parse(text)
+    checker = _Checker(source, shift, available)
     kind, code = checker.visit(tree.body, 0)
     if want is not None and kind != want:
         raise RuleValidationError(
@@ -138,17 +138,25 @@ def compile_expression(
     return Expression(text, kind, required, optional, source, namespace["_f"])
 
 
-def _parse(text: str) -> ast.Expression:
+def _parse(text: str) -> tuple[ast.Expression, str, int]:
+    """The tree, the text parsed, and how many lines that text adds before the author's.
+
+    A condition written over several lines (a YAML ``|`` block) is parsed inside
+    parentheses, as Python would need it.
+    """
     if len(text) > MAX_EXPRESSION_CHARS:
         raise RuleSyntaxError(f"expression longer than {MAX_EXPRESSION_CHARS} characters", line=1)
-    if not text.strip():
+    source, shift = text.strip(), 0
+    if not source:
         raise RuleSyntaxError("empty expression", line=1)
+    if "\n" in source:
+        source, shift = f"(\n{source}\n)", 1
     try:
-        return ast.parse(text.strip(), mode="eval")
+        return ast.parse(source, mode="eval"), source, shift
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
         reason = exc.msg if exc.msg.startswith("invalid syntax") else f"invalid syntax: {exc.msg}"
-        raise RuleSyntaxError(f"{reason}{where}", line=exc.lineno or 1) from None
+        raise RuleSyntaxError(f"{reason}{where}", line=max(1, (exc.lineno or 1) - shift)) from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise RuleSyntaxError(f"expression cannot be parsed: {exc}", line=1) from None
 
@@ -180,17 +188,19 @@ def _noun(kind: str) -> str:
 class _Checker:
     """Walks a parsed expression: whitelist, types and generated code, in one pass."""
 
-    def __init__(self, text: str, available: Collection[str]) -> None:
-        self.text = text.strip()
+    def __init__(self, text: str, shift: int, available: Collection[str]) -> None:
+        self.text, self.shift = text, shift
         self.available = available
         self.required: set[str] = set()
         self.optional: set[str] = set()
 
     def fail(self, node: ast.AST, reason: str, error: type = RuleValidationError) -> NoReturn:
         segment = ast.get_source_segment(self.text, node)
-        plain = isinstance(node, ast.Name | ast.Constant) or segment == self.text
+        plain = isinstance(node, ast.Name | ast.Constant | ast.Call) or segment == self.text.strip(
+            "()\n"
+        )
         where = f" in {segment!r}" if segment and not plain else ""
-        raise error(f"{reason}{where}", line=getattr(node, "lineno", 1))
+        raise error(f"{reason}{where}", line=max(1, getattr(node, "lineno", 1) - self.shift))
 
     def visit(self, node: ast.AST, depth: int) -> tuple[str, str]:
         if depth > MAX_DEPTH:
@@ -320,6 +330,7 @@ class _Checker:
 
     def visit_Call(self, node: ast.Call, depth: int) -> tuple[str, str]:
         if not isinstance(node.func, ast.Name):
+            self.visit(node.func, depth)  # names the construct: attribute, lambda, subscript
             self.fail(
                 node,
                 "only the functions " + ", ".join(FUNCTIONS) + " may be called",

@@ -71,7 +71,6 @@ _REVIEW_ROWS = [
     ("review_lang", "str", "language tag", "the review's language, when given"),
     ("review_aspects", "list[str]", "aspect names", "aspects the review mentions (from the graph)"),
     ("review_negative_aspects", "list[str]", "aspect names", "aspects it speaks of negatively"),
-    ("sentiment_model_version", "str", "version", "version of the sentiment model that scored it"),
 ]
 _CLICK_ROWS = [
     ("click_action", "str", "action", "'view', 'add_to_cart', 'remove_from_cart' or 'favorite'"),
@@ -115,7 +114,16 @@ _PRODUCT_ROWS = [
 ]
 _ANOMALY_ROWS = [
     ("anomaly_score", "float", "score in [0, 1]", "online anomaly score of sales (river detector)"),
-    ("anomaly_model_version", "str", "version", "version of the anomaly detector"),
+]
+_MODEL_ROWS = [
+    (
+        "sentiment_model_version",
+        "str",
+        "version",
+        "the sentiment model in use (on a review: the one that scored it)",
+    ),
+    ("anomaly_model_version", "str", "version", "the anomaly detector in use"),
+    ("recommender_model_version", "str", "version", "the recommender in use"),
 ]
 _USER_ROWS = [
     (
@@ -141,7 +149,6 @@ _RECOMMENDER_ROWS = [
         "product ids",
         "the user's top recommendations, best first",
     ),
-    ("recommender_model_version", "str", "version", "version of the recommender"),
 ]
 
 #: The catalogue: fact name -> :class:`Fact`.
@@ -155,6 +162,7 @@ FACTS: dict[str, Fact] = {
     **_group("product", _ALL, _ANOMALY_ROWS),
     **_group("user", _USER, _USER_ROWS),
     **_group("user", _USER, _RECOMMENDER_ROWS),
+    **_group("model", _ALL, _MODEL_ROWS),
 }
 #: Facts computed by a model: a decision that uses one reports that model's version.
 _MODEL_OF = {

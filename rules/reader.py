@@ -44,8 +44,8 @@ class RuleReader:
 
     def __init__(self, node: Any, file: str) -> None:
         self.file, self.node = file, node
-        self.rule_id: str | None = None
-        self.entries = mapping(node, file, None)
+        self.rule_id: str | None = _raw_id(node)
+        self.entries = mapping(node, file, self.rule_id)
         self.rule_id = self._id()
 
     def fail(self, reason: str, node: Any = None, error: type = RuleValidationError) -> NoReturn:
@@ -294,7 +294,11 @@ class RuleReader:
         if node is None:
             triggers = tuple(t for t in TRIGGERS if all(t in FACTS[f].triggers for f in used))
             if not triggers:
-                where = [f"{f} ({'/'.join(sorted(FACTS[f].triggers))})" for f in sorted(used)]
+                where = [
+                    f"{f} ({'/'.join(sorted(FACTS[f].triggers))})"
+                    for f in sorted(used)
+                    if len(FACTS[f].triggers) < len(TRIGGERS)
+                ]
                 self.fail("no trigger has all its facts: " + ", ".join(where), self.node_of("when"))
         else:
             names = {name for _, name in self._list("triggers")}
@@ -308,6 +312,12 @@ class RuleReader:
                 for fact in sorted(used) if trigger in names else ():
                     if trigger not in FACTS[fact].triggers:
                         only = ", ".join(sorted(FACTS[fact].triggers))
+                        if fact == SUBJECTS[subject]:
+                            self.fail(
+                                f"subject {subject!r} needs fact {fact!r}, which does not exist on "
+                                f"trigger {trigger!r} (only on: {only})",
+                                node,
+                            )
                         self.fail(
                             f"fact {fact!r} does not exist on trigger {trigger!r} (only on: {only})",
                             node,
@@ -316,6 +326,14 @@ class RuleReader:
         if subject == "review" and triggers != ("review",):
             self.fail("subject 'review' needs 'triggers: review' only", self.node_of("subject"))
         return triggers
+
+
+def _raw_id(node: Any) -> str | None:
+    """The id as written, to name the rule in errors found before the id is checked."""
+    for key, item in node.value if isinstance(node, yaml.MappingNode) else ():
+        if getattr(key, "value", None) == "id" and isinstance(item, yaml.ScalarNode):
+            return str(item.value)
+    return None
 
 
 def _fits(given: str, wanted: str) -> bool:
