@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from rules.actions import ACTIONS
-from rules.expr import FUNCTIONS
+from rules.checker import FUNCTIONS
 from rules.facts import FACTS, TRIGGERS
 
 _GROUPS = {

@@ -19,6 +19,7 @@ are event times (the trigger's ``ts``), so a replay decides as the first run did
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -138,8 +139,7 @@ class RuleSet:
         subject_id = facts.get(rule.subject_fact)
         if subject_id is None:
             return None
-        raw_ts = facts.get("ts")
-        subject_id, ts = str(subject_id), now if raw_ts is None else float(raw_ts)
+        subject_id, ts = str(subject_id), _event_time(facts.get("ts"), now)
         window = trigger_window(facts.get("event_id"), ts, rule.window)
         decision = decision_id(rule.id, rule.version, rule.subject, subject_id, window)
         blocked = _blocked(rule, store, decision, subject_id, ts)
@@ -171,6 +171,13 @@ class RuleSet:
                 status = "fired" if record else _why_silent(stats, rule)
                 out.append((rule, status, record))
         return out
+
+
+def _event_time(value: Any, now: float) -> float:
+    """The trigger's event time: its ``ts`` fact when it is a finite number, else ``now``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return now
 
 
 def _blocked(rule: Rule, store: DecisionStore, decision: str, subject_id: str, ts: float) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
 from rules.actions import ACTIONS, Action
-from rules.exceptions import RuleError, RuleSyntaxError, RuleValidationError
-from rules.expr import BOOL, LIST, Expression, compile_expression, suggest
+from rules.checker import BOOL, LIST, suggest
+from rules.exceptions import RuleError, RuleSyntaxError
+from rules.expr import Expression, compile_expression
 from rules.facts import FACTS, TRIGGERS
-from rules.rule import SUBJECTS, Rule, parse_duration
+from rules.fields import FieldReader
+from rules.rule import SUBJECTS, Rule
 from rules.source import kind, line_of, mapping, value
 from rules.templates import Template, compile_template
 
@@ -39,32 +41,23 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _ALL_FACTS = frozenset(FACTS)
 
 
-class RuleReader:
+class RuleReader(FieldReader):
     """Reads one rule node; the first problem raises a RuleError placed at its line."""
 
     def __init__(self, node: Any, file: str) -> None:
-        self.file, self.node = file, node
-        self.rule_id: str | None = _raw_id(node)
-        self.entries = mapping(node, file, self.rule_id)
+        super().__init__(node, file, _raw_id(node))
         self.rule_id = self._id()
-
-    def fail(self, reason: str, node: Any = None, error: type = RuleValidationError) -> NoReturn:
-        raise error(reason, file=self.file, line=line_of(node or self.node), rule_id=self.rule_id)
-
-    def node_of(self, key: str) -> Any:
-        entry = self.entries.get(key)
-        return entry[1] if entry else None
 
     def read(self) -> Rule:
         self._check_keys()
-        version = self._integer("version", 1, 10**9, None)
-        description = self._text("description")
-        when = self._expression("when", self._text("when"), BOOL)
+        version = self.integer("version", 1, 10**9, None)
+        description = self.text("description")
+        when = self._expression("when", self.text("when"), BOOL)
         min_evidence = self._min_evidence()
         action, params = self._then()
         reason = self._template(self.node_of("reason"), "reason", description)
         extra = self._fact_list("evidence")
-        subject = self._choice("subject", SUBJECTS, "product")
+        subject = self.choice("subject", SUBJECTS, "product")
         used = set(when.facts | when.optional | set(min_evidence) | set(extra) | reason.facts)
         used |= {SUBJECTS[subject], *(f for t in params.values() for f in t.facts)}
         evidence = tuple(
@@ -81,14 +74,14 @@ class RuleReader:
             action=action.name,
             params=params,
             reason=reason,
-            priority=self._integer("priority", 0, 100, 50),
-            cooldown=self._duration("cooldown", 0.0),
+            priority=self.integer("priority", 0, 100, 50),
+            cooldown=self.duration("cooldown", 0.0),
             window=self._window(),
             min_evidence=min_evidence,
             evidence=evidence,
             models=tuple(sorted({m for f in used if (m := FACTS[f].model)})),
-            enabled=self._flag("enabled", True),
-            owner=self._text("owner") if "owner" in self.entries else None,
+            enabled=self.flag("enabled", True),
+            owner=self.text("owner") if "owner" in self.entries else None,
             labels=self._labels(),
             file=self.file,
             line=line_of(self.node),
@@ -116,83 +109,20 @@ class RuleReader:
             if key not in self.entries:
                 self.fail(f"missing required field {key!r} ({RULE_KEYS[key]})")
 
-    def _scalar(self, key: str, types: tuple[type, ...], what: str) -> Any:
-        node = self.node_of(key)
-        if node is None:
-            self.fail(f"missing required field {key!r} ({RULE_KEYS[key]})")
-        found = value(node) if isinstance(node, yaml.ScalarNode) else None
-        if not isinstance(found, types) or (bool not in types and isinstance(found, bool)):
-            self.fail(f"{key} must be {what}, got {kind(node)}", node)
-        return found
-
-    def _text(self, key: str) -> str:
-        text: str = self._scalar(key, (str,), "text")
-        if not text.strip():
-            self.fail(f"{key} must not be empty", self.node_of(key))
-        return text
-
-    def _integer(self, key: str, low: int, high: int, default: int | None) -> int:
-        if key not in self.entries and default is not None:
-            return default
-        number: int = self._scalar(key, (int,), f"an integer from {low} to {high}")
-        if not low <= number <= high:
-            self.fail(
-                f"{key} must be an integer from {low} to {high}, got {number}", self.node_of(key)
-            )
-        return number
-
-    def _flag(self, key: str, default: bool) -> bool:
-        return (
-            default
-            if key not in self.entries
-            else bool(self._scalar(key, (bool,), "true or false"))
-        )
-
-    def _duration(self, key: str, default: float) -> float:
-        if key not in self.entries:
-            return default
-        try:
-            return parse_duration(self._scalar(key, (str, int, float), "a duration"))
-        except ValueError as exc:
-            self.fail(f"{key}: {exc}", self.node_of(key))
-
     def _window(self) -> float | None:
-        window = self._duration("window", 0.0)
+        window = self.duration("window", 0.0)
         if "window" in self.entries and window <= 0:
             self.fail("window must be longer than 0 s", self.node_of("window"))
         return window or None
 
-    def _choice(self, key: str, choices: dict[str, str], default: str) -> str:
-        if key not in self.entries:
-            return default
-        found = self._scalar(key, (str,), "text")
-        if found not in choices:
-            self.fail(
-                f"{key} must be one of {', '.join(choices)}, got {found!r}", self.node_of(key)
-            )
-        return str(found)
-
-    def _list(self, key: str) -> list[tuple[Any, Any]]:
-        node = self.node_of(key)
-        if node is None:
-            return []
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        out = []
-        for item in items:
-            found = value(item) if isinstance(item, yaml.ScalarNode) else None
-            if not isinstance(found, str):
-                self.fail(f"{key} must be a name or a list of names, got {kind(item)}", item)
-            out.append((item, found))
-        return out
-
     def _labels(self) -> tuple[str, ...]:
-        return tuple(name for _, name in self._list("labels"))
+        return tuple(name for _, name in self.names("labels"))
 
     def _fact_list(self, key: str) -> list[str]:
-        for node, name in self._list(key):
+        for node, name in self.names(key):
             if name not in FACTS:
                 self.fail(f"{key}: unknown fact {name!r}{suggest(name, FACTS)}", node)
-        return [name for _, name in self._list(key)]
+        return [name for _, name in self.names(key)]
 
     def _expression(self, key: str, text: str, want: str | None) -> Expression:
         node = self.node_of(key)
@@ -233,10 +163,10 @@ class RuleReader:
             return {}
         out = {}
         for name, (key_node, value_node) in mapping(node, self.file, self.rule_id).items():
-            if name not in FACTS or FACTS[name].type not in ("int", "float"):
-                self.fail(
-                    f"min_evidence: {name!r} is not a number fact{suggest(name, FACTS)}", key_node
-                )
+            if name not in FACTS:
+                self.fail(f"min_evidence: unknown fact {name!r}{suggest(name, FACTS)}", key_node)
+            if FACTS[name].type not in ("int", "float"):
+                self.fail(f"min_evidence: {name!r} is not a number fact", key_node)
             found = value(value_node) if isinstance(value_node, yaml.ScalarNode) else None
             if isinstance(found, bool) or not isinstance(found, int | float) or found < 0:
                 self.fail(
@@ -301,8 +231,8 @@ class RuleReader:
                 ]
                 self.fail("no trigger has all its facts: " + ", ".join(where), self.node_of("when"))
         else:
-            names = {name for _, name in self._list("triggers")}
-            for item, name in self._list("triggers"):
+            names = {name for _, name in self.names("triggers")}
+            for item, name in self.names("triggers"):
                 if name not in TRIGGERS:
                     self.fail(
                         f"unknown trigger {name!r}{suggest(name, TRIGGERS)}; triggers: {', '.join(TRIGGERS)}",

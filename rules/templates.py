@@ -15,16 +15,21 @@ field whose facts are missing renders as ``n/a`` (or ``None`` when kept whole).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rules.checker import NUMBER, STR
 from rules.exceptions import RuleSyntaxError, RuleValidationError
-from rules.expr import MISSING, NUMBER, STR, Expression, compile_expression
+from rules.expr import MISSING, Expression, compile_expression
 
 #: Shown in text for a field whose facts are missing.
 NOT_AVAILABLE = "n/a"
 _SAMPLES: dict[str, tuple[Any, ...]] = {NUMBER: (1.5, 1), STR: ("x",)}
+#: Widest field or most digits a format spec may ask for.
+MAX_SPEC_NUMBER = 64
+_SPEC_NUMBERS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,11 @@ def _field(field: str, available: Collection[str], line: int) -> tuple[Expressio
         expression = compile_expression(source, available)
     except (RuleSyntaxError, RuleValidationError) as exc:
         raise type(exc)(f"template field {{{field}}}: {exc.reason}", line=line) from None
+    if any(int(n) > MAX_SPEC_NUMBER for n in _SPEC_NUMBERS.findall(spec)):
+        raise RuleValidationError(
+            f"template field {{{field}}}: widths and precisions above {MAX_SPEC_NUMBER} are not allowed",
+            line=line,
+        )
     if spec and not _spec_fits(expression.type, spec):
         raise RuleValidationError(
             f"template field {{{field}}}: format {spec!r} does not fit a {expression.type}",

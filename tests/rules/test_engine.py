@@ -197,6 +197,13 @@ def test_record_is_json_and_matches_its_schema(default_rules: RuleSet) -> None:
     assert (data["ts"], data["trigger_ts"], data["trigger"]) == (T0 + 5, T0, "review")
 
 
+@pytest.mark.parametrize("ts", [None, "soon", float("nan")])
+def test_a_trigger_without_a_usable_time_is_dated_now(rules: RuleSet, ts: object) -> None:
+    facts = make_facts("sale", sale_quantity=12, ts=ts)
+    (decision,) = rules.evaluate("sale", facts, MemoryStore(), now=T0 + 7)
+    assert decision.trigger_ts == T0 + 7
+
+
 def test_subject_missing_means_no_decision(default_rules: RuleSet) -> None:
     facts = make_facts("sale", stock=100, product_id=None)
     assert default_rules.evaluate("sale", facts, MemoryStore(), now=T0) == []

@@ -113,6 +113,7 @@ def test_value_expressions_give_missing_not_false() -> None:
         ("-" * 60 + "views_1h > 1", RuleSyntaxError, "nested deeper"),
         ("views_1h > " + "1" * 2_000, RuleSyntaxError, "longer than"),
         ("", RuleSyntaxError, "empty"),
+        ("views_1h < 1e999", RuleSyntaxError, "too large"),
     ],
 )
 def test_outside_the_whitelist_is_rejected(text: str, error: type[Exception], words: str) -> None:
@@ -156,6 +157,8 @@ def test_templates_render_text_and_keep_whole_values() -> None:
         ("{views_1h:%Y}", "does not fit"),
         ("{os.system}", "attribute"),
         ("{}", "empty"),
+        ("{views_1h:999999999}", "widths and precisions"),
+        ("{review_score:.100f}", "widths and precisions"),
     ],
 )
 def test_bad_templates_are_rejected(text: str, words: str) -> None:
