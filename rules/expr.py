@@ -42,8 +42,7 @@ _GLOBALS: dict[str, Any] = {
     "_round": round,
     "_len": len,
     "_lower": str.lower,
-    "_KeyError": KeyError,
-    "_Errors": (ArithmeticError, TypeError, ValueError),
+    "_Errors": (KeyError, ArithmeticError, TypeError, ValueError),
 }
 
 
@@ -84,7 +83,11 @@ def compile_expression(
     """
     tree, source, shift = _parse(text)
     checker = Checker(source, shift, available)
-    kind, code = checker.visit(tree.body, 0)
+    if want == BOOL:
+        kind, steps = BOOL, _conjunction_steps(checker, tree.body)
+    else:
+        kind, code = checker.visit(tree.body, 0)
+        steps = [(code, set(checker.required), set(checker.optional - checker.required))]
     if want is not None and kind != want:
         raise RuleValidationError(
             f"type error: the expression must give a {noun(want)}, it gives a {noun(kind)}",
@@ -92,10 +95,45 @@ def compile_expression(
         )
     required = frozenset(checker.required)
     optional = frozenset(checker.optional - checker.required)
-    source = _function_source(code, required, optional, missing="False" if want == BOOL else "_M")
+    source = _function_source(steps, missing="False" if want == BOOL else "_M")
     namespace: dict[str, Any] = {**_GLOBALS, "_M": MISSING}
     exec(compile(source, f"<rule expression {text[:40]!r}>", "exec"), namespace)  # noqa: S102
     return Expression(text, kind, required, optional, source, namespace["_f"])
+
+
+_Step = tuple[str, set[str], set[str]]
+
+
+def _conjuncts(node: ast.expr) -> list[ast.expr]:
+    """The operands of a top-level ``and`` (nested ones flattened), else the node itself."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        return [part for value in node.values for part in _conjuncts(value)]
+    return [node]
+
+
+def _conjunction_steps(checker: Checker, body: ast.expr) -> list[_Step]:
+    """One step per conjunct: its code, and the facts it needs and reads first.
+
+    A condition that is false is false whichever facts are missing, so each
+    conjunct can return early, reading only the facts it needs, as hand-written
+    ``and`` chains do.
+    """
+    steps: list[_Step] = []
+    loaded: set[str] = set()
+    parts = _conjuncts(body)
+    for part in parts:
+        kind, code = checker.visit(part, 1)
+        if kind != BOOL and len(parts) == 1:
+            checker.fail(
+                part, f"type error: the expression must give a true/false, it gives a {noun(kind)}"
+            )
+        if kind != BOOL:
+            checker.fail(part, f"type error: 'and' needs true/false operands, got a {noun(kind)}")
+        required = checker.required - loaded
+        optional = checker.optional - checker.required - loaded
+        loaded |= required | optional
+        steps.append((code, required, optional))
+    return steps
 
 
 def _parse(text: str) -> tuple[ast.Expression, str, int]:
@@ -121,21 +159,18 @@ def _parse(text: str) -> tuple[ast.Expression, str, int]:
         raise RuleSyntaxError(f"expression cannot be parsed: {exc}", line=1) from None
 
 
-def _function_source(
-    code: str, required: frozenset[str], optional: frozenset[str], missing: str
-) -> str:
-    lines = ["def _f(f):"]
-    if required:
-        lines.append("    try:")
+def _function_source(steps: list[_Step], missing: str) -> str:
+    """The source of ``_f(f)``: for each step, read its facts, then test it (the last: return it)."""
+    lines = ["def _f(f):", "    try:"]
+    for number, (code, required, optional) in enumerate(steps, 1):
         lines += [f"        v_{name} = f[{name!r}]" for name in sorted(required)]
-        lines += ["    except _KeyError:", f"        return {missing}"]
-        nones = " or ".join(f"v_{name} is None" for name in sorted(required))
-        lines += [f"    if {nones}:", f"        return {missing}"]
-    lines += [f"    v_{name} = f.get({name!r})" for name in sorted(optional)]
-    lines += [
-        "    try:",
-        f"        return {code}",
-        "    except _Errors:",
-        f"        return {missing}",
-    ]
+        if required:
+            nones = " or ".join(f"v_{name} is None" for name in sorted(required))
+            lines += [f"        if {nones}:", f"            return {missing}"]
+        lines += [f"        v_{name} = f.get({name!r})" for name in sorted(optional)]
+        if number < len(steps):
+            lines += [f"        if not {code}:", "            return False"]
+        else:
+            lines.append(f"        return {code}")
+    lines += ["    except _Errors:", f"        return {missing}"]
     return "\n".join(lines) + "\n"
