@@ -73,6 +73,7 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule], source: str = "") -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.source = source
+        self._by_id = {rule.id: rule for rule in self.rules}
         ordered = sorted((r for r in self.rules if r.enabled), key=lambda r: (-r.priority, r.id))
         self._index: dict[str, tuple[tuple[Any, Rule], ...]] = {
             trigger: tuple((r.condition.function, r) for r in ordered if trigger in r.triggers)
@@ -90,7 +91,7 @@ class RuleSet:
 
     def get(self, rule_id: str) -> Rule | None:
         """The rule with this id, or None."""
-        return next((r for r in self.rules if r.id == rule_id), None)
+        return self._by_id.get(rule_id)
 
     def rules_for(self, trigger: str) -> tuple[Rule, ...]:
         """The enabled rules evaluated on ``trigger``, most urgent first."""
@@ -111,8 +112,15 @@ class RuleSet:
         store: DecisionStore,
         now: float,
         stats: EvalStats | None = None,
+        remember: bool = True,
     ) -> list[DecisionRecord]:
-        """The decisions ``facts`` call for on ``trigger``, most urgent first; records them in ``store``."""
+        """The decisions ``facts`` call for on ``trigger``, most urgent first.
+
+        With ``remember`` (the default) their dedup and cooldown keys go into
+        ``store`` at once. A caller that wants a decision never lost, only
+        possibly repeated, passes ``remember=False``, publishes, then calls
+        :meth:`remember` before evaluating the next event.
+        """
         pairs = self._pairs(trigger)
         fired = [rule for condition, rule in pairs if condition(facts)]
         if stats is not None:
@@ -122,7 +130,7 @@ class RuleSet:
             return []
         out = []
         for rule in fired:
-            record = self._decide(rule, trigger, facts, store, now, stats)
+            record = self._decide(rule, trigger, facts, store, now, stats, remember)
             if record is not None:
                 out.append(record)
         return out
@@ -135,6 +143,7 @@ class RuleSet:
         store: DecisionStore,
         now: float,
         stats: EvalStats | None,
+        remember: bool = True,
     ) -> DecisionRecord | None:
         subject_id = facts.get(rule.subject_fact)
         if subject_id is None:
@@ -147,12 +156,18 @@ class RuleSet:
             if stats is not None:
                 setattr(stats, blocked, getattr(stats, blocked) + 1)
             return None
-        store.put(dedup_key(decision), ts)
-        if rule.cooldown:
-            store.put(cooldown_key(rule, subject_id), ts)
+        if remember:
+            _remember(rule, store, decision, subject_id, ts)
         if stats is not None:
             stats.emitted += 1
         return build_record(rule, trigger, facts, decision, subject_id, window, ts, now)
+
+    def remember(self, decisions: Iterable[DecisionRecord], store: DecisionStore) -> None:
+        """Write the dedup and cooldown keys of ``decisions`` (made with ``remember=False``)."""
+        for d in decisions:
+            rule = self._by_id.get(d.rule_id)
+            if rule is not None:
+                _remember(rule, store, d.decision_id, d.subject_id, d.trigger_ts)
 
     def explain(
         self, trigger: str, facts: Mapping[str, Any], store: DecisionStore, now: float
@@ -178,6 +193,12 @@ def _event_time(value: Any, now: float) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return now
+
+
+def _remember(rule: Rule, store: DecisionStore, decision: str, subject_id: str, ts: float) -> None:
+    store.put(dedup_key(decision), ts)
+    if rule.cooldown:
+        store.put(cooldown_key(rule, subject_id), ts)
 
 
 def _blocked(rule: Rule, store: DecisionStore, decision: str, subject_id: str, ts: float) -> str:
@@ -211,7 +232,8 @@ def build_record(
 ) -> DecisionRecord:
     """The decision ``rule`` makes over ``facts`` (its condition is known to hold)."""
     evidence = {name: _copy(facts.get(name)) for name in rule.evidence}
-    evidence["trigger_event_id"] = facts.get("event_id")
+    event_id = facts.get("event_id")
+    evidence["trigger_event_id"] = None if event_id is None else str(event_id)
     return DecisionRecord(
         decision_id=decision,
         ts=now,
@@ -228,6 +250,7 @@ def build_record(
         model_versions={m: facts.get(MODEL_VERSION_FACTS[m]) for m in rule.models},
         trigger_window=window,
         trigger=trigger,
+        trigger_event_id=evidence["trigger_event_id"],
     )
 
 

@@ -66,6 +66,8 @@ class DecisionRecord:
     model_versions: dict[str, str | None]
     trigger_window: str
     trigger: str
+    #: The triggering event's id (``None`` when the facts carried none).
+    trigger_event_id: str | None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict with every field (see :data:`DECISION_JSON_SCHEMA`)."""
@@ -95,6 +97,7 @@ DECISION_JSON_SCHEMA: dict[str, Any] = {
         "model_versions",
         "trigger_window",
         "trigger",
+        "trigger_event_id",
     ],
     "properties": {
         "decision_id": {**_STR, "description": "sha256(rule, version, subject, window)[:24]"},
@@ -121,5 +124,9 @@ DECISION_JSON_SCHEMA: dict[str, Any] = {
             "description": "'event:<event_id>' or an ISO 8601 interval 'start/end' in UTC",
         },
         "trigger": {"enum": ["review", "click", "sale", "product", "tick"]},
+        "trigger_event_id": {
+            "type": ["string", "null"],
+            "description": "the triggering event's id",
+        },
     },
 }

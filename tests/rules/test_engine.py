@@ -188,13 +188,34 @@ def test_record_is_json_and_matches_its_schema(default_rules: RuleSet) -> None:
         == sorted(DECISION_JSON_SCHEMA["required"])
         == sorted(DECISION_JSON_SCHEMA["properties"])
     )
-    json_types = {"string": str, "number": (int, float), "integer": int, "object": dict}
+    json_types = {
+        "string": str,
+        "number": (int, float),
+        "integer": int,
+        "object": dict,
+        "null": type(None),
+    }
     for name, spec in DECISION_JSON_SCHEMA["properties"].items():
         if "type" in spec:
-            assert isinstance(data[name], json_types[spec["type"]]), name
+            kinds = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+            assert isinstance(data[name], tuple(json_types[k] for k in kinds)), name
         else:
             assert data[name] in spec["enum"], name
     assert (data["ts"], data["trigger_ts"], data["trigger"]) == (T0 + 5, T0, "review")
+    assert data["trigger_event_id"] == data["evidence"]["trigger_event_id"] == "e-1"
+
+
+def test_deferred_remember_publishes_before_the_store_knows(rules: RuleSet) -> None:
+    store = MemoryStore()
+    facts = make_facts("click", views_1h=150)
+    first = rules.evaluate("click", facts, store, now=T0, remember=False)
+    assert [d.rule_id for d in first] == ["busy"] and store == {}
+    again = rules.evaluate("click", facts, store, now=T0, remember=False)
+    assert [d.decision_id for d in again] == [d.decision_id for d in first]  # not yet remembered
+    rules.remember(first, store)
+    assert rules.evaluate("click", facts, store, now=T0) == []
+    other = make_facts("click", event_id="e-2", ts=T0 + 60, views_1h=150)
+    assert rules.evaluate("click", other, store, now=T0) == []  # cooling down
 
 
 @pytest.mark.parametrize("ts", [None, "soon", float("nan")])
