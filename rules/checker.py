@@ -80,10 +80,9 @@ class Checker:
 
     def fail(self, node: ast.AST, reason: str, error: type = RuleValidationError) -> NoReturn:
         segment = ast.get_source_segment(self.text, node)
-        plain = isinstance(node, ast.Name | ast.Constant | ast.Call) or segment == self.text.strip(
-            "()\n"
-        )
-        where = f" in {segment!r}" if segment and not plain else ""
+        whole = segment == self.text.strip("()\n")
+        named = isinstance(node, ast.Name | ast.Constant | ast.Call)  # the reason names it already
+        where = f" in {segment!r}" if segment and not (whole or named) else ""
         raise error(f"{reason}{where}", line=max(1, getattr(node, "lineno", 1) - self.shift))
 
     def visit(self, node: ast.AST, depth: int) -> tuple[str, str]:

@@ -274,7 +274,10 @@ def _with_evidence(when: Expression, minimums: dict[str, float]) -> Expression:
     """``when`` and-ed with ``fact >= minimum`` for each minimum (all checked already)."""
     if not minimums:
         return when
-    text = " and ".join([f"({when.text.strip()})", *(f"{f} >= {m!r}" for f, m in minimums.items())])
+    # On lines of their own, so that a comment at the end of ``when`` cannot swallow the rest.
+    text = " and ".join(
+        [f"(\n{when.text.strip()}\n)", *(f"{f} >= {m!r}" for f, m in minimums.items())]
+    )
     try:
         return compile_expression(text, _ALL_FACTS, want=BOOL)
     except RuleError as exc:  # pragma: no cover - both halves were checked

@@ -133,6 +133,27 @@ def test_missing_or_bad_facts_never_fire_nor_raise(
     assert rules.evaluate("click", facts, MemoryStore(), now=T0) == []
 
 
+def test_multi_line_condition_with_comments_and_min_evidence(
+    write_rules: Callable[..., Path],
+) -> None:
+    text = """\
+- id: r
+  description: d
+  version: 1
+  when: |
+    views_1h > 100     # busy
+    and orders_1h == 0 # but nobody buys
+  min_evidence: {views_24h: 500}
+  then: {action: review_price}
+"""
+    rules = load_rules(write_rules(text))
+    fire = make_facts("tick", views_1h=150, orders_1h=0, views_24h=600)
+    assert len(rules.evaluate("tick", fire, MemoryStore(), now=T0)) == 1
+    for overrides in ({"views_24h": 400}, {"orders_1h": 1}, {"views_24h": None}):
+        facts = {**fire, **overrides}
+        assert rules.evaluate("tick", facts, MemoryStore(), now=T0) == [], overrides
+
+
 def test_division_by_zero_is_silent(write_rules: Callable[..., Path]) -> None:
     text = "- id: r\n  description: d\n  version: 1\n  when: orders_1h / views_1h > 0.5\n  then: {action: review_price}\n"
     rules = load_rules(write_rules(text))
