@@ -1,0 +1,247 @@
+"""Hashed n-gram features for the fast sentiment tier: the same code at training and serving.
+
+A text is normalised (:func:`normalize`: NFKC, lower case, ``n't`` -> `` not``, emoji
+spelled as the words of their Unicode names, cut to ``max_chars``) and split into runs of CJK characters (Han, kana, Hangul) and other
+tokens (words of letters/digits, single symbols such as ``!`` or an emoji).
+Features: character 1..3-grams inside each CJK run; word/symbol uni- and bigrams;
+optionally character n-grams of ``<word>`` (fastText subwords). Every feature becomes
+a bucket id in ``[1, n_buckets)`` through a fixed arithmetic hash (CRC-32 for
+tokens, a polynomial over code points for character n-grams, a splitmix64 finaliser
+on top), so ids never depend on ``PYTHONHASHSEED`` or the platform. Id 0 is padding.
+
+>>> f = Featurizer(n_buckets=1 << 20)
+>>> ids = f.ids("质量很好，物流快！Great value")
+>>> len(ids), all(0 < i < 1 << 20 for i in ids)
+(22, True)
+>>> f.ids("") == f.ids("   ") == []
+True
+>>> f.ids("Doesn't work") == f.ids("does n't WORK")
+True
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+#: Name and version of this featurizer; a model card names the one its model needs.
+NAME = "hashed-ngrams"
+VERSION = 2
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ebef"
+_TOKEN = re.compile(f"[{_CJK}]+|[^\\W_{_CJK}]+|[^\\w\\s]")
+_IS_CJK = re.compile(f"[{_CJK}]")
+_NOT = re.compile(r"\s?n't\b")
+_EMOJI = re.compile("[\u2190-\u2bff\U0001f000-\U0001faff]")
+_EMOJI_GLUE = re.compile("[\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+
+_U64 = np.uint64
+_MASK64 = (1 << 64) - 1
+#: Seeds that keep the kinds of features apart before bucketing.
+_SEED_CJK = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
+_SEED_WORD, _SEED_BIGRAM, _SEED_SUBWORD = 0xD6E8FEB86659FD93, 0xA0761D6478BD642F, 0xE7037ED1A0B428DB
+_POLY = 0x100000001B3  # multiplier of the code-point polynomial (the FNV-1a 64-bit prime)
+
+
+def normalize(text: str, max_chars: int = 512) -> str:
+    """NFKC, lower case, curly apostrophes straightened, ``n't`` split off, emoji as words.
+
+    At most ``max_chars`` are kept. The training data holds almost no emoji, so an
+    emoji is replaced by the words of its Unicode name, which the model does know.
+
+    >>> normalize("ＧＯＯＤ！ It doesn’t ")
+    'good! it does not'
+    >>> normalize("好吃😋👍🏻")
+    '好吃 face savouring delicious food  thumbs up sign'
+    """
+    text = unicodedata.normalize("NFKC", text[: max_chars * 2]).replace("\ufeff", "")
+    text = _NOT.sub(" not", text.lower().replace("\u2019", "'"))
+    if _EMOJI.search(text):
+        text = _EMOJI.sub(_emoji_words, _EMOJI_GLUE.sub("", text))
+    return text[:max_chars].strip()
+
+
+def _emoji_words(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if unicodedata.category(char) != "So":
+        return char
+    return f" {unicodedata.name(char, char).lower()} "
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over uint64 (wrapping arithmetic, identical everywhere)."""
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def _char_ngrams(codes: np.ndarray, owner: np.ndarray, lo: int, hi: int, seeds: Sequence[int]):
+    """Hashes of all ``lo..hi``-grams of ``codes`` that contain no 0 (a separator)."""
+    hashes, owners = [], []
+    h = np.zeros(len(codes), dtype=_U64)
+    ok = np.ones(len(codes), dtype=bool)
+    for n in range(1, hi + 1):
+        size = len(codes) - n + 1
+        if size <= 0:
+            break
+        h = h[:size] * _U64(_POLY) + codes[n - 1 :]
+        ok = ok[:size] & (codes[n - 1 :] != 0)
+        if n >= lo:
+            hashes.append(_mix(h[ok] ^ _U64(seeds[(n - 1) % len(seeds)])))
+            owners.append(owner[:size][ok])
+    return hashes, owners
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Bucket ids of a batch, row by row (CSR): row ``i`` is ``ids[offsets[i]:offsets[i+1]]``."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def padded(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The id matrix of ``rows`` (all by default), padded with 0 to the longest row.
+
+        >>> Featurizer().batch(["good", "", "not bad at all"]).padded().shape
+        (3, 7)
+        """
+        starts, lengths = self.offsets[:-1], self.lengths
+        if rows is not None:
+            starts, lengths = starts[rows], lengths[rows]
+        width = max(int(lengths.max(initial=0)), 1)
+        out = np.zeros((len(lengths), width), dtype=np.int64)
+        mask = np.arange(width) < lengths[:, None]
+        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        out[mask] = self.ids[take + np.arange(len(take))]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Featurizer:
+    """Text -> hashed n-gram bucket ids; its fields go into the model card.
+
+    ``cjk`` is the ``(min, max)`` length of character n-grams in CJK runs; ``subword``
+    the same for character n-grams of ``<word>`` in other scripts, ``(0, 0)`` for none.
+    """
+
+    n_buckets: int = 1 << 20
+    max_chars: int = 512
+    subword: tuple[int, int] = (0, 0)
+    cjk: tuple[int, int] = (1, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": NAME, "version": VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> Featurizer:
+        """The featurizer a card describes; ValueError if this code cannot reproduce it."""
+        if spec.get("name") != NAME or spec.get("version") != VERSION:
+            raise ValueError(
+                f"featurizer {spec.get('name')} v{spec.get('version')} is not this code's "
+                f"{NAME} v{VERSION}"
+            )
+        return cls(
+            int(spec["n_buckets"]),
+            int(spec["max_chars"]),
+            (int(spec["subword"][0]), int(spec["subword"][1])),
+            (int(spec["cjk"][0]), int(spec["cjk"][1])),
+        )
+
+    def ids(self, text: str) -> list[int]:
+        """Bucket ids of one text (the same as its row in :meth:`batch`)."""
+        return self.batch([text]).ids.tolist()
+
+    def batch(self, texts: Sequence[str]) -> Features:
+        """Bucket ids of every text, vectorised over the batch."""
+        cjk: list[str] = []
+        tokens: list[int] = []
+        words: list[str] = []
+        n_tok = np.zeros(len(texts), dtype=np.int64)
+        n_cjk = np.zeros(len(texts), dtype=np.int64)
+        n_word = np.zeros(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__}, not str")
+            runs, toks = [], []
+            for tok in _TOKEN.findall(normalize(text, self.max_chars)):
+                if _IS_CJK.match(tok):
+                    runs.append(tok)
+                else:
+                    toks.append(tok)
+            joined = "\0".join(runs)
+            cjk.append(joined)
+            n_cjk[i] = len(joined) + 1
+            tokens.extend(zlib.crc32(t.encode()) for t in toks)
+            n_tok[i] = len(toks)
+            if self.subword[1]:
+                w = " ".join(f"<{t}>" for t in toks if t[0].isalpha())
+                words.append(w)
+                n_word[i] = len(w) + 1
+        parts, owners = self._cjk(cjk, n_cjk)
+        self._tokens(np.array(tokens, dtype=_U64), n_tok, parts, owners)
+        if self.subword[1]:
+            self._subwords(words, n_word, parts, owners)
+        return self._assemble(parts, owners, len(texts))
+
+    def _cjk(self, runs: list[str], sizes: np.ndarray):
+        codes = np.frombuffer("\0".join(runs).encode("utf-32-le"), dtype="<u4").astype(_U64)
+        owner = np.repeat(np.arange(len(runs)), sizes)[: len(codes)]
+        return _char_ngrams(codes, owner, *self.cjk, _SEED_CJK)
+
+    def _subwords(self, words: list[str], sizes: np.ndarray, parts: list, owners: list) -> None:
+        text = "\0".join(words).replace(" ", "\0")
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(_U64)
+        owner = np.repeat(np.arange(len(words)), sizes)[: len(codes)]
+        lo, hi = self.subword
+        h, o = _char_ngrams(codes, owner, lo, hi, (_SEED_SUBWORD,))
+        parts.extend(h)
+        owners.extend(o)
+
+    @staticmethod
+    def _tokens(hashes: np.ndarray, counts: np.ndarray, parts: list, owners: list) -> None:
+        owner = np.repeat(np.arange(len(counts)), counts)
+        parts.append(_mix(hashes ^ _U64(_SEED_WORD)))
+        owners.append(owner)
+        same = owner[1:] == owner[:-1]
+        bigrams = (hashes[:-1] << _U64(32)) | hashes[1:]
+        parts.append(_mix(bigrams[same] ^ _U64(_SEED_BIGRAM)))
+        owners.append(owner[1:][same])
+
+    def _assemble(self, parts: list, owners: list, n: int) -> Features:
+        hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=_U64)
+        owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+        order = np.argsort(owner, kind="stable")
+        ids = (hashes[order] % _U64(self.n_buckets - 1)).astype(np.int64) + 1
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
+        return Features(ids, offsets)
+
+
+def fingerprint(featurizer: Featurizer, texts: Sequence[str]) -> str:
+    """CRC-32 (hex) of the ids of ``texts``: a card stores it so serving can prove it matches."""
+    f = featurizer.batch(texts)
+    return f"{zlib.crc32(f.ids.tobytes() + f.offsets.tobytes()) & 0xFFFFFFFF:08x}"
+
+
+#: Texts a card's fingerprint is computed over (all scripts and edge cases the model sees).
+PROBE_TEXTS = (
+    "",
+    "😀😀👍",
+    "质量很好，物流也快，五星好评！",
+    "太差了，根本不能用，退货。",
+    "This is great, I love it!",
+    "Terrible. It doesn't work and support never answered.",
+    "Ｆｕｌｌｗｉｄｔｈ ＴＥＸＴ and 混合 text 😡",
+    "ça marche très bien — très content",
+    "x" * 2000,
+)
