@@ -1,0 +1,111 @@
+"""The model card: ``card.json`` (read by the engine) and ``card.md`` (read by people).
+
+>>> digest(b"pulse")[:12]
+'41b589ea15f2'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+NAME = "sentiment-fast"
+SERIES = "1"
+CARD = "card.json"
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def read(folder: Path) -> dict[str, Any] | None:
+    """The card in ``folder``, or None when there is none."""
+    path = folder / CARD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def build(
+    meta: dict[str, Any],
+    files: dict[str, Path],
+    training: dict[str, Any],
+    heldout: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A card for the model files ``files`` (``{"int8": path, "fp32": path}``)."""
+    return {
+        **meta,
+        "languages": ["zh", "en"],
+        "task": "binary review sentiment; score = p(positive) - p(negative) in [-1, 1]",
+        "architecture": "fastText-style bag of hashed n-grams: embeddings -> mean -> linear, "
+        "folded at export into one buckets x 2 table (int8, one scale per class); serving sums "
+        "a text's rows, divides by (n-grams + prior_count) and applies softmax. Temperature and "
+        "prior_count are fitted on the dev split (log loss); they change no label",
+        "neutral": "label 'neutral' only when |score| <= the engine's neutral_band "
+        "(default 0: texts without any feature, e.g. empty)",
+        "default_file": files["int8"].name,
+        "files": {
+            kind: {"path": p.name, "bytes": p.stat().st_size, "sha256": digest(p.read_bytes())}
+            for kind, p in files.items()
+        },
+        "training": training,
+        "heldout": heldout,
+        "heldout_note": "heldout/ was read only after training and export; never for training, "
+        "tuning, early stopping or thresholds (the dev split chose the epoch)",
+    }
+
+
+def write(folder: Path, card: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    (folder / "card.md").write_text(markdown(card), encoding="utf-8")
+
+
+def markdown(card: dict[str, Any]) -> str:
+    """The human-readable card."""
+    t = card["training"]
+    lines = [
+        f"# {card['name']} {card['version']}",
+        "",
+        f"- Task: {card['task']}",
+        f"- Languages: {', '.join(card['languages'])}; labels {card['labels']}",
+        f"- Model: {card['architecture']}",
+        f"- Featurizer: `{json.dumps(card['featurizer'])}`",
+        f"- Neutral: {card['neutral']}",
+        "- Files: "
+        + "; ".join(f"`{f['path']}` {f['bytes']:,} bytes" for f in card["files"].values()),
+        "",
+        "## Training data",
+        "",
+        "| source | language | licence | rows | unique kept | train | dev |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in t["sources"].items():
+        lines.append(
+            f"| {name} | {s['language']} | {s['licence']} | {s['rows']:,} | "
+            f"{s['unique_kept']:,} | {s['train']:,} | {s['dev']:,} |"
+        )
+    lines += ["", f"Deduplication: {t['dedup']}.", ""]
+    lines += [
+        f"Hyperparameters: `{json.dumps(t['hyperparameters'])}`; best epoch {t['best_epoch']}"
+    ]
+    lines += [f"(training took {t['training_seconds']} s)."]
+    if "calibration" in t:
+        lines += ["", f"Calibration on dev: `{json.dumps(t['calibration'])}`"]
+    lines += ["", "## Accuracy", ""]
+    lines += _table("dev, PyTorch fp32 (carved from the training data)", t["dev"])
+    lines += _table("dev, exported int8 ONNX through the engine", t.get("dev_int8_onnx") or {})
+    if card.get("heldout"):
+        lines += _table("held-out (../shared/data/heldout)", card["heldout"])
+        lines.append(card["heldout_note"] + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _table(title: str, result: dict[str, Any]) -> list[str]:
+    rows = [f"### {title}", "", "| set | n | accuracy | balanced accuracy |", "|---|---|---|---|"]
+    for name, r in result.items():
+        if isinstance(r, dict):
+            rows.append(
+                f"| {name} | {r['n']:,} | {r['accuracy']:.4f} | {r['balanced_accuracy']:.4f} |"
+            )
+    return rows + [""]
