@@ -74,28 +74,45 @@ def _emoji_words(match: re.Match[str]) -> str:
     return f" {unicodedata.name(char, char).lower()} "
 
 
+_S30, _S27, _S31, _S32 = _U64(30), _U64(27), _U64(31), _U64(32)
+_M1, _M2, _P = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB), _U64(_POLY)
+
+
 def _mix(z: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser over uint64 (wrapping arithmetic, identical everywhere)."""
-    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return z ^ (z >> _U64(31))
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
 
 
-def _char_ngrams(codes: np.ndarray, owner: np.ndarray, lo: int, hi: int, seeds: Sequence[int]):
-    """Hashes of all ``lo..hi``-grams of ``codes`` that contain no 0 (a separator)."""
-    hashes, owners = [], []
+def _char_ngrams(
+    codes: np.ndarray, owner: np.ndarray, lo: int, hi: int, seeds: Sequence[int], out: _Parts
+) -> None:
+    """Seeded values of all ``lo..hi``-grams of ``codes`` that contain no 0 (a separator)."""
     h = np.zeros(len(codes), dtype=_U64)
     ok = np.ones(len(codes), dtype=bool)
     for n in range(1, hi + 1):
         size = len(codes) - n + 1
         if size <= 0:
             break
-        h = h[:size] * _U64(_POLY) + codes[n - 1 :]
+        h = h[:size] * _P + codes[n - 1 :]
         ok = ok[:size] & (codes[n - 1 :] != 0)
         if n >= lo:
-            hashes.append(_mix(h[ok] ^ _U64(seeds[(n - 1) % len(seeds)])))
-            owners.append(owner[:size][ok])
-    return hashes, owners
+            out.add(h[ok] ^ _U64(seeds[(n - 1) % len(seeds)]), owner[:size][ok])
+
+
+class _Parts:
+    """Seeded feature values (mixed into buckets at the end) and the text each belongs to."""
+
+    __slots__ = ("values", "owners")
+
+    def __init__(self) -> None:
+        self.values: list[np.ndarray] = []
+        self.owners: list[np.ndarray] = []
+
+    def add(self, values: np.ndarray, owners: np.ndarray) -> None:
+        self.values.append(values)
+        self.owners.append(owners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +132,8 @@ class Features:
         >>> Featurizer().batch(["good", "", "not bad at all"]).padded().shape
         (3, 7)
         """
+        if rows is None and len(self.offsets) == 2:  # one text: no gather needed
+            return self.ids.reshape(1, -1) if len(self.ids) else np.zeros((1, 1), np.int64)
         starts, lengths = self.offsets[:-1], self.lengths
         if rows is not None:
             starts, lengths = starts[rows], lengths[rows]
@@ -187,41 +206,41 @@ class Featurizer:
                 w = " ".join(f"<{t}>" for t in toks if t[0].isalpha())
                 words.append(w)
                 n_word[i] = len(w) + 1
-        parts, owners = self._cjk(cjk, n_cjk)
-        self._tokens(np.array(tokens, dtype=_U64), n_tok, parts, owners)
-        if self.subword[1]:
-            self._subwords(words, n_word, parts, owners)
-        return self._assemble(parts, owners, len(texts))
-
-    def _cjk(self, runs: list[str], sizes: np.ndarray):
-        codes = np.frombuffer("\0".join(runs).encode("utf-32-le"), dtype="<u4").astype(_U64)
-        owner = np.repeat(np.arange(len(runs)), sizes)[: len(codes)]
-        return _char_ngrams(codes, owner, *self.cjk, _SEED_CJK)
-
-    def _subwords(self, words: list[str], sizes: np.ndarray, parts: list, owners: list) -> None:
-        text = "\0".join(words).replace(" ", "\0")
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(_U64)
-        owner = np.repeat(np.arange(len(words)), sizes)[: len(codes)]
-        lo, hi = self.subword
-        h, o = _char_ngrams(codes, owner, lo, hi, (_SEED_SUBWORD,))
-        parts.extend(h)
-        owners.extend(o)
+        parts = _Parts()
+        if n_cjk.sum() > len(texts):
+            self._chars(cjk, n_cjk, self.cjk, _SEED_CJK, parts)
+        if tokens:
+            self._tokens(np.array(tokens, dtype=_U64), n_tok, parts)
+        if self.subword[1] and n_word.sum() > len(texts):
+            spelled = [w.replace(" ", "\0") for w in words]
+            self._chars(spelled, n_word, self.subword, (_SEED_SUBWORD,), parts)
+        return self._assemble(parts, len(texts))
 
     @staticmethod
-    def _tokens(hashes: np.ndarray, counts: np.ndarray, parts: list, owners: list) -> None:
-        owner = np.repeat(np.arange(len(counts)), counts)
-        parts.append(_mix(hashes ^ _U64(_SEED_WORD)))
-        owners.append(owner)
-        same = owner[1:] == owner[:-1]
-        bigrams = (hashes[:-1] << _U64(32)) | hashes[1:]
-        parts.append(_mix(bigrams[same] ^ _U64(_SEED_BIGRAM)))
-        owners.append(owner[1:][same])
+    def _chars(
+        runs: list[str], sizes: np.ndarray, span: tuple[int, int], seeds: Sequence[int], out: _Parts
+    ) -> None:
+        codes = np.frombuffer("\0".join(runs).encode("utf-32-le"), dtype="<u4").astype(_U64)
+        owner = np.repeat(np.arange(len(runs)), sizes)[: len(codes)]
+        _char_ngrams(codes, owner, span[0], span[1], seeds, out)
 
-    def _assemble(self, parts: list, owners: list, n: int) -> Features:
-        hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=_U64)
-        owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-        order = np.argsort(owner, kind="stable")
-        ids = (hashes[order] % _U64(self.n_buckets - 1)).astype(np.int64) + 1
+    @staticmethod
+    def _tokens(hashes: np.ndarray, counts: np.ndarray, out: _Parts) -> None:
+        owner = np.repeat(np.arange(len(counts)), counts)
+        out.add(hashes ^ _U64(_SEED_WORD), owner)
+        same = owner[1:] == owner[:-1]
+        bigrams = (hashes[:-1] << _S32) | hashes[1:]
+        out.add(bigrams[same] ^ _U64(_SEED_BIGRAM), owner[1:][same])
+
+    def _assemble(self, parts: _Parts, n: int) -> Features:
+        if not parts.values:
+            return Features(np.zeros(0, dtype=np.int64), np.zeros(n + 1, dtype=np.int64))
+        values = np.concatenate(parts.values)
+        owner = np.concatenate(parts.owners)
+        if n > 1:
+            order = np.argsort(owner, kind="stable")
+            values, owner = values[order], owner[order]
+        ids = (_mix(values) % _U64(self.n_buckets - 1)).astype(np.int64) + 1
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
         return Features(ids, offsets)

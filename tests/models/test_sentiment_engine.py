@@ -16,8 +16,7 @@ from models.exceptions import InvalidParameterError, ModelError
 from models.sentiment import card as cards
 from models.sentiment.engine import (
     DEFAULT_MODEL_DIR,
-    MIN_GROUP,
-    SLACK,
+    PAD_BUDGET,
     Prediction,
     SentimentEngine,
     group_rows,
@@ -89,7 +88,7 @@ def test_empty_text_is_neutral_and_emoji_only_text_is_scored(engine: SentimentEn
 def test_batches_keep_input_order_and_equal_one_by_one(engine: SentimentEngine) -> None:
     # Mixed lengths, more than one group and more than max_batch rows.
     texts = [t * k for k in (1, 9, 3, 25) for t in POSITIVE + NEGATIVE] + ["", "好"] * 5
-    small = SentimentEngine.load(providers="cpu", max_batch=7)
+    small = SentimentEngine.load(providers="cpu", max_batch=7, pad_budget=50)
     batch = small.probabilities(texts)
     single = np.concatenate([small.probabilities([t]) for t in texts])
     np.testing.assert_allclose(batch, single, atol=1e-6)
@@ -105,8 +104,9 @@ def test_length_groups_cover_every_row_once_with_bounded_padding() -> None:
     assert sorted(np.concatenate(groups).tolist()) == list(range(1000))
     for g in groups:
         assert len(g) <= 64
-        if len(g) > MIN_GROUP:
-            assert lengths[g].max() <= SLACK * max(lengths[g].min(), 4)
+        assert len(g) * lengths[g].max() - lengths[g].sum() <= PAD_BUDGET
+    assert len(group_rows(np.array([1, 1000, 2]), 64, pad_budget=0)) == 3
+    assert group_rows(np.array([], dtype=np.int64), 8) == []
 
 
 def test_neutral_band_widens_neutral(engine: SentimentEngine) -> None:
