@@ -108,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if reason:
         log.error("cannot train: %s", reason)
         return 2
-    from models.sentiment import fit  # torch is imported only here
+    try:
+        from models.sentiment import fit  # torch is imported only here
+    except ImportError as exc:
+        log.error("cannot train: %s; install the train extra: pip install -e '.[train]'", exc)
+        return 2
 
     t0 = time.perf_counter()
     raw = data.load(args.data_dir, data.TRAIN_SOURCES)
