@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL = 60.0
+#: Dead letters keep the original bytes up to this size (under the producer's 1 MiB
+#: request limit); a larger payload is cut and says so in ``pulse.truncated_from``.
+DEAD_LETTER_MAX_BYTES = 900_000
+MAX_KEY_BYTES = 4096
 
 
 def register(pulse: Pulse) -> None:
@@ -37,6 +41,7 @@ def register(pulse: Pulse) -> None:
         is_seen=lambda eid: get(tables.seen, eid) is not None,
         max_payload_bytes=settings.max_payload_bytes,
         max_future_skew=settings.max_future_skew,
+        scorer=pulse.sentiment,
     )
     pruner = SeenPruner(pulse)
 
@@ -86,6 +91,7 @@ async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
         why.detail[:200],
     )
     pulse.metrics.dead_letters.labels(topic=record.topic, reason=why.reason).inc()
+    value = record.value or b""
     headers = {
         "pulse.reason": why.reason.encode(),
         "pulse.detail": why.detail.encode()[:4096],
@@ -93,9 +99,11 @@ async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
         "pulse.partition": str(record.partition).encode(),
         "pulse.offset": str(record.offset).encode(),
     }
-    return await pulse.topics.dead_letter.send(
-        key=record.key, value=record.value or b"", headers=headers
-    )
+    if len(value) > DEAD_LETTER_MAX_BYTES:  # the original stays in its topic, at its offset
+        headers["pulse.truncated_from"] = str(len(value)).encode()
+        value = value[:DEAD_LETTER_MAX_BYTES]
+    key = record.key[:MAX_KEY_BYTES] if record.key else record.key
+    return await pulse.topics.dead_letter.send(key=key, value=value, headers=headers)
 
 
 def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) -> None:

@@ -15,6 +15,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
+from streams.sentiment import LiveModel
 from streams.settings import Settings
 from streams.tables import Tables, make_tables
 from streams.topics import Topics, make_topics
@@ -45,6 +46,7 @@ class Pulse:
     tables: Tables
     metrics: Metrics
     replica: Any
+    sentiment: LiveModel
     started: float
     ready_at: float | None = None
 
@@ -62,9 +64,11 @@ def create_app(
     started: float | None = None,
 ) -> Pulse:
     """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
-    from streams import agents, views
+    from streams import admin, agents, views
     from streams.replica import FeedbackReplica
 
+    metrics = Metrics(registry)
+    sentiment = LiveModel.start(settings, metrics)  # a bad model fails here, before Kafka
     app = PulseApp(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
@@ -94,13 +98,15 @@ def create_app(
         app=app,
         topics=make_topics(app, settings),
         tables=make_tables(app, settings),
-        metrics=Metrics(registry),
+        metrics=metrics,
         replica=None,
+        sentiment=sentiment,
         started=started or time.time(),
     )
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
     agents.register(pulse)
     views.register(pulse)
+    admin.register(pulse)
     pulse.app.task(pulse.replica.run)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]

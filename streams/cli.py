@@ -182,6 +182,82 @@ def config(
         typer.echo(f"{name} = {value}")
 
 
+model_cli = typer.Typer(no_args_is_help=True, help="Sentiment models: train, verify, swap.")
+cli.add_typer(model_cli, name="model")
+
+
+@model_cli.command(
+    "train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def model_train(ctx: typer.Context) -> None:
+    """Train the fast sentiment model from ../shared/data (needs the 'train' extra; --help)."""
+    from models.sentiment.train import main as train_main
+
+    code = train_main(ctx.args)
+    if code:
+        raise typer.Exit(code)
+
+
+@model_cli.command("verify")
+def model_verify(
+    path: Annotated[Path, typer.Argument(exists=True, help="An .onnx file or a model folder.")],
+) -> None:
+    """Load a model as a worker would, prove it serves, and print what it is."""
+    from streams.sentiment import LiveModel, load_engine
+
+    settings = _settings()
+    try:
+        engine = load_engine(settings, path)
+    except Exception as exc:  # every reason to reject is printed the same way
+        raise ConfigurationError(f"{path} cannot serve: {exc}") from exc
+    from streams.metrics import Metrics
+
+    info = LiveModel(engine, settings, Metrics()).describe()
+    probes = ["质量很好，非常满意", "It broke after one day. Awful."]
+    info["probe"] = {t: p._asdict() for t, p in zip(probes, engine.predict(probes), strict=True)}
+    typer.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+
+
+@model_cli.command("swap")
+def model_swap(
+    path: Annotated[str, typer.Argument(help="Model path as the worker sees it.")],
+    url: Annotated[list[str], typer.Option(help="Worker base URL; repeat for each worker.")] = [
+        "http://127.0.0.1:6066"
+    ],  # noqa: B006
+) -> None:
+    """Ask running workers to switch model (PULSE_ADMIN_TOKEN must match theirs)."""
+    import urllib.error
+    import urllib.request
+
+    token = _settings().admin_token
+    if token is None:
+        raise ConfigurationError("PULSE_ADMIN_TOKEN is not set: export the workers' admin token")
+    failed = 0
+    for base in url:
+        request = urllib.request.Request(
+            f"{base.rstrip('/')}/admin/model",
+            data=orjson.dumps({"path": path}),
+            headers={
+                "Authorization": f"Bearer {token.get_secret_value()}",
+                "Content-Type": "application/json",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                typer.echo(f"{base}: {response.read().decode()}")
+        except urllib.error.HTTPError as exc:
+            failed += 1
+            typer.secho(f"{base}: {exc.code} {exc.read().decode()}", err=True, fg="red")
+        except OSError as exc:
+            failed += 1
+            typer.secho(f"{base}: {exc}", err=True, fg="red")
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         cli()

@@ -99,6 +99,66 @@ class Metrics:
             registry=r,
         )
 
+        self.sentiment_reviews = Counter(
+            "pulse_sentiment_reviews_total",
+            "Reviews scored by the sentiment model.",
+            registry=r,
+        )
+        self.sentiment_seconds = Histogram(
+            "pulse_sentiment_inference_duration_seconds",
+            "Time of one sentiment model call (a whole batch of reviews).",
+            registry=r,
+            buckets=(
+                0.0001,
+                0.00025,
+                0.0005,
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.25,
+                1.0,
+            ),
+        )
+        self.sentiment_batch = Histogram(
+            "pulse_sentiment_batch_size_reviews",
+            "Reviews per sentiment model call.",
+            registry=r,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
+        self.sentiment_provider = Gauge(
+            "pulse_sentiment_provider_info",
+            "1 for the ONNX Runtime execution provider the sentiment model really runs on.",
+            ["provider"],
+            registry=r,
+        )
+        self.sentiment_model = Gauge(
+            "pulse_sentiment_model_info",
+            "1 for the version of the sentiment model in use.",
+            ["version"],
+            registry=r,
+        )
+        self.sentiment_gpu_required = Gauge(
+            "pulse_sentiment_gpu_required",
+            "1 when PULSE_SENTIMENT_REQUIRE_GPU is set.",
+            registry=r,
+        )
+        self.sentiment_swaps = Counter(
+            "pulse_sentiment_model_swaps_total",
+            "Model swaps asked for, by outcome (swapped, rejected).",
+            ["outcome"],
+            registry=r,
+        )
+        self.admin_requests = Counter(
+            "pulse_admin_requests_total",
+            "Admin endpoint requests, by endpoint and HTTP status.",
+            ["endpoint", "status"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         """The text exposition format of every metric in the registry."""
         return generate_latest(self.registry)

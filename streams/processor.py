@@ -144,7 +144,9 @@ class BatchProcessor:
         if self.scorer is None or not reviews:
             return {}
         texts = [decoded[i].text for i in reviews]  # type: ignore[union-attr]
-        return dict(zip(reviews, score_texts(self.scorer, self.model_version, texts), strict=True))
+        # read once: a model swapped between batches never splits one
+        version = getattr(self.scorer, "version", self.model_version)
+        return dict(zip(reviews, score_texts(self.scorer, version, texts), strict=True))
 
     def _one(
         self,

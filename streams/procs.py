@@ -82,6 +82,23 @@ class WorkerProcess:
         except urllib.error.HTTPError as exc:
             return json.loads(exc.read())
 
+    def post(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
+        """POST JSON; (HTTP status, decoded answer)."""
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
+            return str(response.read().decode())
+
     def event_counts(self) -> dict[tuple[str, str], float]:
         with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
             return event_counts(response.read().decode())

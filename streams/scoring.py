@@ -16,9 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class Prediction(Protocol):
-    score: float
-    label: str
-    confidence: float
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def confidence(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.exceptions import ConfigurationError
@@ -88,6 +88,27 @@ class Settings(BaseSettings):
     )
     demo_rate: float = Field(200.0, gt=0, le=1e6, description="Demo workload rate, events/s.")
     demo_seed: int = Field(7, description="Seed of the demo workload generator.")
+    sentiment_model: Path | None = Field(
+        None,
+        description="Sentiment model: an .onnx file or a folder with card.json. Unset: the bundled fast model.",
+    )
+    sentiment_providers: str = Field(
+        "auto",
+        description="ONNX Runtime providers in order, e.g. 'cuda,cpu'; 'auto': CUDA when offered, else CPU.",
+    )
+    sentiment_require_gpu: bool = Field(
+        False, description="Fail at start (and refuse swaps) unless the model runs on a GPU."
+    )
+    sentiment_threads: int = Field(
+        1, ge=0, le=256, description="ONNX Runtime intra-op threads per worker; 0: its choice."
+    )
+    sentiment_max_batch: int = Field(
+        256, ge=1, le=65_536, description="Most reviews per ONNX Runtime call."
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for admin endpoints (rule reload, model swap); unset: disabled.",
+    )
     broker_ready_timeout: Seconds = Field(
         20.0, description="Longest wait for the embedded broker to answer, s."
     )
@@ -102,6 +123,19 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
         return value.strip()
+
+    @field_validator("sentiment_providers")
+    @classmethod
+    def _providers(cls, value: str) -> str:
+        known = ("auto", "cuda", "gpu", "tensorrt", "rocm", "cpu")
+        items = [p.strip() for p in value.split(",") if p.strip()]
+        bad = [p for p in items if p.lower() not in known and not p.endswith("ExecutionProvider")]
+        if not items or bad or ("auto" in value.lower() and len(items) > 1):
+            raise ValueError(
+                "expected 'auto' or a comma-separated list of cuda, tensorrt, rocm, cpu "
+                f"(or ONNX Runtime provider names), got {value!r}"
+            )
+        return value
 
     def topic(self, name: str) -> str:
         """The real topic name for logical ``name``."""
