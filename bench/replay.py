@@ -7,7 +7,10 @@
 Steps: start the embedded broker; publish the whole file (timed); read it back with a
 bare aiokafka consumer that only decodes JSON (the floor); start one `pulse worker` and
 time it from ready until every event is accounted for on /metrics. Prints events/s
-and the ratio to the bare consumer, plus the worker's ready time.
+and the ratio to the bare consumer, plus the worker's ready time. When the dataset has
+reviews (``--data ../shared/data/en_amazon_multidomain_sentiment/...csv.gz``), it also
+times the sentiment engine alone on the same texts in batches of ``PULSE_BATCH_SIZE``:
+the model's share of the worker's time.
 """
 
 from __future__ import annotations
@@ -59,6 +62,19 @@ async def bare_consume(bootstrap: str, topics: list[str], expected: int) -> floa
     return time.perf_counter() - started
 
 
+def engine_seconds(texts: list[str], batch: int) -> float:
+    """Seconds the default sentiment engine takes to score ``texts``, ``batch`` at a time."""
+    if not texts:
+        return 0.0
+    from models.sentiment import SentimentEngine
+
+    engine = SentimentEngine.load(providers=("CPU",))
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        engine.predict(texts[i : i + batch])
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT.resolve())
@@ -74,6 +90,8 @@ def main() -> None:
             publish(settings, broker.bootstrap, read_dataset(args.data, limit=args.limit))
         )
         produce_s = time.perf_counter() - started
+        texts = [e.text for t, e in read_dataset(args.data, limit=args.limit) if t == "reviews"]
+        model_s = engine_seconds(texts, settings.batch_size)
         topics = [settings.topic(t) for t in INPUTS]
         bare_s = asyncio.run(bare_consume(broker.bootstrap, topics, total))
         worker = WorkerProcess(broker.bootstrap, "bench.", Path(tmp), {"PULSE_APP_ID": "bench"})
@@ -91,6 +109,9 @@ def main() -> None:
     print(f"pulse worker      {total / worker_s:10.0f} events/s (validate, dedup, state, feedback)")
     print(f"ratio worker/bare {bare_s / worker_s:10.3f}")
     print(f"worker ready in   {worker.ready_after:10.2f} s (process start to /health ready)")
+    if texts:
+        rate = len(texts) / model_s
+        print(f"sentiment alone   {rate:10.0f} reviews/s ({len(texts)} texts, one core)")
 
 
 if __name__ == "__main__":
