@@ -1,9 +1,16 @@
 """Per-product state: totals, catalog facts and event-time windows. No Faust here.
 
 Windows are kept as per-minute buckets (minute index ``int(ts // 60)``) for the
-last hour of event time behind the newest event seen for the product; from them
-come a 1-minute tumbling window and a 1-hour window hopping every minute. An
-event too old for the buckets still counts in the totals.
+last hour of event time behind the newest event seen for the product, and
+per-hour buckets for the last 24 hours; from them come a 1-minute tumbling
+window, a 1-hour window hopping every minute and a 24-hour window hopping every
+hour. An event too old for the buckets still counts in the totals. Each event
+touches one bucket of each; closing an hour teaches the product's sales anomaly
+detector (:mod:`models.anomaly`) that hour's units, so its state travels with
+the product's.
+
+``stock`` is the latest product update's, minus the units sold since (never
+below 0). ``lead_time_days`` and ``price`` are the latest update's.
 
 ``remove_from_cart`` clicks are counted in their own total, ``removals``; they
 do not subtract from ``carts`` and are not bucketed.
@@ -27,16 +34,35 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from models.anomaly import SalesVelocity
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
 from streams.sentiment_windows import SentimentWindows
+from streams.windows import (
+    CARTS,
+    ORDERS,
+    REVENUE,
+    REVIEWS,
+    SLOTS,
+    UNITS,
+    VIEWS,
+    Buckets,
+    WindowCounts,
+    bucket_at,
+    drop_before,
+    from_rows,
+    regroup,
+    to_rows,
+    total,
+)
 
-#: Seconds per bucket.
-MINUTE = 60
-#: Buckets kept behind (and including) the newest event's minute: one hour.
-WINDOW_MINUTES = 60
+__all__ = ["CATALOG", "SLOTS", "TOTALS", "ProductState", "WindowCounts"]
+
+#: Seconds per minute bucket, and minute buckets kept (the hour behind the newest event).
+MINUTE, WINDOW_MINUTES = 60, 60
+#: Seconds per hour bucket, and hour buckets kept (the day behind the newest event).
+HOUR, WINDOW_HOURS = 3_600, 24
 #: Totals since the start, all counts except ``revenue`` and ``rating_sum``.
 TOTALS = (
     "views",
@@ -52,82 +78,36 @@ TOTALS = (
 )
 #: Catalog facts, ``None`` until a product event carries them.
 CATALOG = ("name", "category_id", "price", "stock", "lead_time_days")
-#: What each bucket holds, in order (a bucket is a plain list, for speed and JSON).
-SLOTS = ("views", "carts", "orders", "units", "revenue", "reviews")
-_VIEWS, _CARTS, _ORDERS, _UNITS, _REVENUE, _REVIEWS = range(len(SLOTS))
 _CLICK_TOTAL = {
     "view": "views",
     "add_to_cart": "carts",
     "remove_from_cart": "removals",
     "favorite": "favorites",
 }
-_CLICK_SLOT = {"view": _VIEWS, "add_to_cart": _CARTS}
-
-
-@dataclass(frozen=True, slots=True)
-class WindowCounts:
-    """Counts of one window of event time, ``[start, end)`` in Unix seconds.
-
-    >>> WindowCounts(0.0, 60.0, views=4, orders=1).conversion
-    0.25
-    >>> WindowCounts(0.0, 60.0, orders=1).conversion is None
-    True
-    """
-
-    start: float
-    end: float
-    views: int = 0
-    carts: int = 0
-    orders: int = 0
-    units: int = 0
-    revenue: float = 0.0
-    reviews: int = 0
-
-    @property
-    def conversion(self) -> float | None:
-        """Orders per view in the window (None without views)."""
-        return self.orders / self.views if self.views else None
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-able form, with the conversion.
-
-        >>> WindowCounts(0.0, 60.0, views=2).as_dict()["conversion"]
-        0.0
-        """
-        return {
-            "start": self.start,
-            "end": self.end,
-            "views": self.views,
-            "carts": self.carts,
-            "orders": self.orders,
-            "units": self.units,
-            "revenue": self.revenue,
-            "reviews": self.reviews,
-            "conversion": self.conversion,
-        }
-
-
-def _new_bucket() -> list[Any]:
-    return [0, 0, 0, 0, 0.0, 0]
+_CLICK_SLOT = {"view": VIEWS, "add_to_cart": CARTS}
 
 
 class ProductState:
     """Everything Pulse knows about one product, updated one event at a time.
 
     ``totals`` and ``catalog`` are plain dicts (keys :data:`TOTALS` and
-    :data:`CATALOG`); ``buckets`` maps a minute index to counts in :data:`SLOTS`
-    order; ``last_ts`` is the newest event time seen (0.0 before any event).
+    :data:`CATALOG`); ``buckets`` maps a minute index, ``hours`` an hour index,
+    to counts in :data:`~streams.windows.SLOTS` order; ``last_ts`` is the newest
+    event time seen (0.0 before any event); ``velocity`` is the product's sales
+    anomaly detector, which learns each hour's units as the hour closes.
     """
 
-    __slots__ = ("totals", "catalog", "buckets", "last_ts", "sentiment")
+    __slots__ = ("totals", "catalog", "buckets", "hours", "last_ts", "sentiment", "velocity")
 
     def __init__(self) -> None:
         self.totals: dict[str, Any] = dict.fromkeys(TOTALS, 0)
         self.totals["revenue"] = 0.0
         self.catalog: dict[str, Any] = dict.fromkeys(CATALOG)
-        self.buckets: dict[int, list[Any]] = {}
+        self.buckets: Buckets = {}
+        self.hours: Buckets = {}
         self.last_ts: float = 0.0
         self.sentiment = SentimentWindows()
+        self.velocity = SalesVelocity()
 
     def apply(self, event: InputEvent) -> None:
         """Fold one validated event (review, click, sale or product) into the state."""
@@ -146,29 +126,43 @@ class ProductState:
         self.sentiment.add(ts, score, negative)
 
     def _advance(self, ts: float) -> None:
-        """Move the newest event time forward, dropping buckets that fall out of the hour."""
+        """Move the newest event time forward, dropping buckets that fall out of the windows."""
         if ts <= self.last_ts:
             return
         newest, previous = int(ts // MINUTE), int(self.last_ts // MINUTE)
-        self.last_ts = ts
+        started, self.last_ts = self.last_ts > 0.0, ts
         if newest > previous:
-            oldest = newest - WINDOW_MINUTES
-            for minute in [m for m in self.buckets if m <= oldest]:
-                del self.buckets[minute]
+            drop_before(self.buckets, newest - WINDOW_MINUTES)
+            hour, last_hour = int(ts // HOUR), previous // 60
+            if hour > last_hour:
+                if started:
+                    self._close_hours(last_hour, hour)
+                drop_before(self.hours, hour - WINDOW_HOURS)
 
-    def _bucket(self, ts: float) -> list[Any] | None:
-        """The bucket of ``ts``'s minute, or None when it is older than the hour kept."""
-        minute = int(ts // MINUTE)
-        bucket = self.buckets.get(minute)
-        if bucket is None and minute > int(self.last_ts // MINUTE) - WINDOW_MINUTES:
-            bucket = self.buckets[minute] = _new_bucket()
-        return bucket
+    def _close_hours(self, last_hour: int, hour: int) -> None:
+        """Teach the anomaly detector the hours from ``last_hour`` up to ``hour`` (excluded)."""
+        bucket = self.hours.get(last_hour)
+        self.velocity.learn_one(None, bucket[UNITS] if bucket else 0)
+        self.velocity.learn_idle(hour - last_hour - 1)
+
+    def _targets(self, ts: float) -> list[list[Any]]:
+        """The minute and hour buckets ``ts`` counts in (none when older than those kept)."""
+        newest = self.last_ts
+        out = []
+        minute = bucket_at(self.buckets, int(ts // MINUTE), int(newest // MINUTE), WINDOW_MINUTES)
+        if minute is not None:
+            out.append(minute)
+        hour = bucket_at(self.hours, int(ts // HOUR), int(newest // HOUR), WINDOW_HOURS)
+        if hour is not None:
+            out.append(hour)
+        return out
 
     def _click(self, event: ClickEvent) -> None:
         self.totals[_CLICK_TOTAL[event.action]] += 1
         slot = _CLICK_SLOT.get(event.action)
-        if slot is not None and (bucket := self._bucket(event.ts)) is not None:
-            bucket[slot] += 1
+        if slot is not None:
+            for bucket in self._targets(event.ts):
+                bucket[slot] += 1
 
     def _sale(self, event: SaleEvent) -> None:
         quantity, totals = event.quantity, self.totals
@@ -176,10 +170,10 @@ class ProductState:
         totals["orders"] += 1
         totals["units"] += quantity
         totals["revenue"] += revenue
-        if (bucket := self._bucket(event.ts)) is not None:
-            bucket[_ORDERS] += 1
-            bucket[_UNITS] += quantity
-            bucket[_REVENUE] += revenue
+        for bucket in self._targets(event.ts):
+            bucket[ORDERS] += 1
+            bucket[UNITS] += quantity
+            bucket[REVENUE] += revenue
         if (stock := self.catalog["stock"]) is not None:
             self.catalog["stock"] = max(0, stock - quantity)
 
@@ -188,8 +182,8 @@ class ProductState:
         if event.rating is not None:
             self.totals["rating_sum"] += event.rating
             self.totals["rating_count"] += 1
-        if (bucket := self._bucket(event.ts)) is not None:
-            bucket[_REVIEWS] += 1
+        for bucket in self._targets(event.ts):
+            bucket[REVIEWS] += 1
 
     def _catalog(self, event: ProductEvent) -> None:
         for name in CATALOG:
@@ -198,13 +192,8 @@ class ProductState:
                 self.catalog[name] = value
 
     def window(self, first_minute: int, last_minute: int) -> WindowCounts:
-        """Sum of the buckets from ``first_minute`` to ``last_minute``, both included."""
-        sums = _new_bucket()
-        for minute, bucket in self.buckets.items():
-            if first_minute <= minute <= last_minute:
-                for slot, value in enumerate(bucket):
-                    sums[slot] += value
-        return WindowCounts(float(first_minute * MINUTE), float((last_minute + 1) * MINUTE), *sums)
+        """Sum of the minute buckets from ``first_minute`` to ``last_minute``, both included."""
+        return total(self.buckets, first_minute, last_minute, MINUTE)
 
     def tumbling_1m(self, now: float) -> WindowCounts:
         """The 1-minute tumbling window that contains ``now`` (event time)."""
@@ -215,6 +204,21 @@ class ProductState:
         """The 1-hour window, hopping every minute, that ends with ``now``'s minute."""
         minute = int(now // MINUTE)
         return self.window(minute - WINDOW_MINUTES + 1, minute)
+
+    def hopping_24h(self, now: float) -> WindowCounts:
+        """The 24 hour buckets that end with ``now``'s hour (23 to 24 h of event time).
+
+        The current hour is partial: at 10:15 the window is yesterday 11:00 to 10:15.
+        """
+        hour = int(now // HOUR)
+        return total(self.hours, hour - WINDOW_HOURS + 1, hour, HOUR)
+
+    def anomaly_score(self, now: float) -> float | None:
+        """How anomalous the units sold in the hour up to ``now`` are, in [0, 1];
+        None while the detector has too little history."""
+        if not self.velocity.ready:
+            return None
+        return self.velocity.score_one(None, self.hopping_1h(now).units)
 
     @property
     def conversion(self) -> float | None:
@@ -237,7 +241,9 @@ class ProductState:
             "last_ts": self.last_ts,
             "tumbling_1m": self.tumbling_1m(at).as_dict(),
             "hopping_1h": self.hopping_1h(at).as_dict(),
+            "hopping_24h": self.hopping_24h(at).as_dict(),
             "sentiment": self.sentiment.summary(at),
+            "anomaly_score": self.anomaly_score(at),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,14 +251,19 @@ class ProductState:
         return {
             "totals": dict(self.totals),
             "catalog": dict(self.catalog),
-            "buckets": [[minute, *b] for minute, b in sorted(self.buckets.items())],
+            "buckets": to_rows(self.buckets),
+            "hours": to_rows(self.hours),
             "last_ts": self.last_ts,
             "sentiment": self.sentiment.to_dict(),
+            "velocity": self.velocity.to_state(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProductState:
         """The state that :meth:`to_dict` wrote (after a JSON round trip, too).
+
+        A state written before hour buckets existed gets them from its minute
+        buckets (the last hour; the rest of that day is unknown) and a new detector.
 
         >>> ProductState.from_dict(ProductState().to_dict()).buckets
         {}
@@ -260,7 +271,11 @@ class ProductState:
         state = cls()
         state.totals.update(data["totals"])
         state.catalog.update(data["catalog"])
-        state.buckets = {int(row[0]): list(row[1:]) for row in data["buckets"]}
+        state.buckets = from_rows(data["buckets"])
         state.last_ts = float(data["last_ts"])
         state.sentiment = SentimentWindows.from_dict(data.get("sentiment", {}))
+        hours = data.get("hours")
+        state.hours = regroup(state.buckets, 60) if hours is None else from_rows(hours)
+        if (velocity := data.get("velocity")) is not None:
+            state.velocity = SalesVelocity.from_state(velocity)
         return state

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
-from streams.state import TOTALS, WINDOW_MINUTES, ProductState, WindowCounts
+from streams.state import TOTALS, WINDOW_HOURS, WINDOW_MINUTES, ProductState, WindowCounts
 
 #: The start of a minute (1_700_000_040 / 60 is a whole number).
 T0 = 1_700_000_040.0
@@ -260,4 +260,70 @@ def test_totals_and_last_hour_equal_a_recount(events: list[InputEvent]) -> None:
             r["reviews"],
         )
         assert len(s.buckets) <= WINDOW_MINUTES
+    assert json_round_trip(s).to_dict() == s.to_dict()
+
+
+def test_day_window_sums_the_24_hour_buckets_ending_with_now() -> None:
+    hour0 = (int(T0 // 3600) + 1) * 3600.0  # the start of an hour
+    s = state_of(click(hour0), sale(hour0 + 1800, 2, 5.0), click(hour0 + 23 * 3600 + 5))
+    day = s.hopping_24h(hour0 + 23 * 3600 + 10)
+    assert (day.start, day.end) == (hour0, hour0 + 24 * 3600)
+    assert (day.views, day.orders, day.units, day.revenue, day.conversion) == (2, 1, 2, 10.0, 0.5)
+    assert s.hopping_24h(hour0 + 24 * 3600).views == 1  # the first hour has hopped out
+    s.apply(click(hour0 + 24 * 3600))
+    assert sorted(s.hours) == [int(hour0 // 3600) + 23, int(hour0 // 3600) + 24]
+
+
+def test_memory_is_bounded_to_a_day_of_hour_buckets() -> None:
+    s = state_of(*(click(T0 + 1800 * i) for i in range(200)))
+    assert len(s.hours) == WINDOW_HOURS
+    assert s.hopping_24h(s.last_ts).views == 48
+
+
+def test_state_written_before_hour_buckets_still_loads() -> None:
+    s = state_of(click(T0), sale(T0 + 61, 2, 1.5), click(T0 + 3600 * 3))
+    old = s.to_dict()
+    del old["hours"], old["velocity"]
+    restored = ProductState.from_dict(orjson.loads(orjson.dumps(old)))
+    assert restored.hopping_24h(s.last_ts).views == 1  # only the last hour's minutes are known
+    assert restored.hopping_1h(s.last_ts) == s.hopping_1h(s.last_ts)
+    assert restored.velocity.to_state() == [0.0, 0.0, 0.0]
+    restored.apply(click(T0 + 3600 * 4))
+    assert set(restored.snapshot()) >= {"totals", "catalog", "tumbling_1m", "hopping_1h"}
+
+
+def test_closed_hours_teach_the_anomaly_detector() -> None:
+    hour0 = (int(T0 // 3600) + 1) * 3600.0
+    steady = [sale(hour0 + 600 * i, 1, 2.0) for i in range(6 * 48)]  # 6 an hour for 2 days
+    s = state_of(*steady)
+    assert s.velocity.to_state()[0] == 47  # every hour but the one still open
+    end = s.last_ts
+    assert s.anomaly_score(end) is not None and s.anomaly_score(end) < 0.5
+    for i in range(60):
+        s.apply(sale(end + 1 + i, 1, 2.0))
+    assert s.anomaly_score(s.last_ts) > 0.99
+    assert json_round_trip(s).anomaly_score(s.last_ts) == s.anomaly_score(s.last_ts)
+
+
+def test_idle_hours_are_learned_as_zero_sales() -> None:
+    s = state_of(sale(T0, 5), click(T0 + 10 * 3600))
+    hours, _, _ = s.velocity.to_state()
+    assert hours == 10
+    assert state_of(sale(T0, 5)).anomaly_score(T0) is None  # no history yet
+
+
+_DAYS_TS = st.floats(min_value=T0, max_value=T0 + 3 * 86_400, allow_nan=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.builds(sale, _DAYS_TS, st.integers(1, 5)) | st.builds(click, _DAYS_TS)))
+def test_last_day_equals_a_recount(events: list[InputEvent]) -> None:
+    s = state_of(*events)
+    if events:
+        newest = int(s.last_ts // 3600)
+        recent = recount([e for e in events if int(e.ts // 3600) > newest - WINDOW_HOURS])
+        day = s.hopping_24h(s.last_ts)
+        assert (day.views, day.carts, day.orders, day.units) == tuple(
+            recent[k] for k in ("views", "carts", "orders", "units")
+        )
     assert json_round_trip(s).to_dict() == s.to_dict()

@@ -1,0 +1,116 @@
+"""Bucketed event-time counts: one plain list per minute or per hour, summed into windows.
+
+A bucket map is ``{index: [views, carts, orders, units, revenue, reviews]}``,
+index ``int(ts // size)``; lists, for speed and JSON. A map keeps the ``keep``
+buckets behind (and including) the newest event's; older ones are dropped.
+
+>>> hours: dict[int, list] = {}
+>>> bucket_at(hours, 10, newest=10, keep=24)[ORDERS] += 1
+>>> bucket_at(hours, -20, newest=10, keep=24) is None  # older than the day kept
+True
+>>> total(hours, 0, 10, 3600).orders
+1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: What each bucket holds, in order.
+SLOTS = ("views", "carts", "orders", "units", "revenue", "reviews")
+VIEWS, CARTS, ORDERS, UNITS, REVENUE, REVIEWS = range(len(SLOTS))
+
+Buckets = dict[int, list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """Counts of one window of event time, ``[start, end)`` in Unix seconds.
+
+    >>> WindowCounts(0.0, 60.0, views=4, orders=1).conversion
+    0.25
+    >>> WindowCounts(0.0, 60.0, orders=1).conversion is None
+    True
+    """
+
+    start: float
+    end: float
+    views: int = 0
+    carts: int = 0
+    orders: int = 0
+    units: int = 0
+    revenue: float = 0.0
+    reviews: int = 0
+
+    @property
+    def conversion(self) -> float | None:
+        """Orders per view in the window (None without views)."""
+        return self.orders / self.views if self.views else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form, with the conversion.
+
+        >>> WindowCounts(0.0, 60.0, views=2).as_dict()["conversion"]
+        0.0
+        """
+        return {
+            "start": self.start,
+            "end": self.end,
+            "views": self.views,
+            "carts": self.carts,
+            "orders": self.orders,
+            "units": self.units,
+            "revenue": self.revenue,
+            "reviews": self.reviews,
+            "conversion": self.conversion,
+        }
+
+
+def new_bucket() -> list[Any]:
+    return [0, 0, 0, 0, 0.0, 0]
+
+
+def bucket_at(buckets: Buckets, index: int, newest: int, keep: int) -> list[Any] | None:
+    """The bucket of ``index``, made if needed; None when it is older than the ``keep`` kept."""
+    bucket = buckets.get(index)
+    if bucket is None and index > newest - keep:
+        bucket = buckets[index] = new_bucket()
+    return bucket
+
+
+def drop_before(buckets: Buckets, oldest: int) -> None:
+    """Drop the buckets whose index is ``oldest`` or less."""
+    for index in [i for i in buckets if i <= oldest]:
+        del buckets[index]
+
+
+def total(buckets: Buckets, first: int, last: int, size: int) -> WindowCounts:
+    """Sum of the buckets from ``first`` to ``last`` (both included) of ``size`` seconds."""
+    rows = [b for i, b in buckets.items() if first <= i <= last]
+    sums = [sum(column) for column in zip(*rows, strict=True)] if rows else new_bucket()
+    return WindowCounts(float(first * size), float((last + 1) * size), *sums)
+
+
+def to_rows(buckets: Buckets) -> list[list[Any]]:
+    """``[[index, *bucket], ...]`` in index order, for JSON."""
+    return [[index, *bucket] for index, bucket in sorted(buckets.items())]
+
+
+def from_rows(rows: Any) -> Buckets:
+    """The buckets :func:`to_rows` wrote."""
+    return {int(row[0]): list(row[1:]) for row in rows}
+
+
+def regroup(buckets: Buckets, factor: int) -> Buckets:
+    """Coarser buckets: ``factor`` consecutive ones summed (minutes -> hours: 60).
+
+    >>> regroup({119: [1, 0, 0, 0, 0.0, 0], 120: [2, 0, 1, 1, 2.5, 0]}, 60)
+    {1: [1, 0, 0, 0, 0.0, 0], 2: [2, 0, 1, 1, 2.5, 0]}
+    """
+    out: Buckets = {}
+    for index, bucket in sorted(buckets.items()):
+        into = out.setdefault(index // factor, new_bucket())
+        for slot, value in enumerate(bucket):
+            into[slot] += value
+    return out
