@@ -2,7 +2,13 @@
 
 It reads the single-partition feedback topic outside any consumer group (each
 worker gets every record) and feeds the local recommenders, deduplicating by
-event id (a crash may append an event twice). Queries are served from here.
+event id (a crash may append an event twice). Queries are served from here, and
+the user facts of the rules: :attr:`FeedbackReplica.users` learns every click and
+sale, and :meth:`FeedbackReplica.user_facts` answers for the event being evaluated.
+
+The replica lags the input agent by the feedback log's round trip and holds
+events from every partition, so user facts are as fresh as the log, not as a
+replay: a replayed event may see more, or fewer, of the user's other events.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from models.popularity import DecayedPopularity
+from models.popularity import STATE_VERSION, DecayedPopularity
 from streams.metrics import Metrics
+from streams.schemas import ClickEvent, ReviewEvent, SaleEvent
 from streams.settings import Settings
 from streams.topics import FEEDBACK
+from streams.users import UserActivity
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,11 @@ class FeedbackReplica:
         self.bootstrap = bootstrap
         self.metrics = metrics
         self.popularity = DecayedPopularity(half_life=settings.popularity_half_life)
+        self.users = UserActivity()
+        #: Reported as ``recommender_model_version``.
+        self.recommender_version = (
+            f"popularity-{STATE_VERSION}:half_life={settings.popularity_half_life:g}s"
+        )
         self.recent = RecentIds(settings.replica_dedup_ids)
         self.offset = 0
         self.applied = 0
@@ -90,11 +103,15 @@ class FeedbackReplica:
         kind = (
             event.get("action") if topic == "clicks" else topic[:-1] if topic == "sales" else None
         )
-        if kind == "remove_from_cart" or kind not in WEIGHTS:
-            if topic == "reviews" and (event.get("rating") or 0) >= 4:
-                kind = "favorite"
-            else:
-                return
+        user = _user_args(event, kind) if kind is not None else None  # checked before learning
+        if kind in WEIGHTS:
+            self._popular(event, kind)
+        elif topic == "reviews" and (event.get("rating") or 0) >= 4:
+            self._popular(event, "favorite")
+        if user is not None:
+            self.users.learn_one(*user)
+
+    def _popular(self, event: dict[str, Any], kind: str) -> None:
         self.popularity.learn_one(
             event["user_id"],
             event["product_id"],
@@ -103,6 +120,18 @@ class FeedbackReplica:
             category_id=event.get("category_id"),
             purchased=kind == "sale",
         )
+
+    def user_facts(
+        self, event: ReviewEvent | ClickEvent | SaleEvent, recommendations: int = 5
+    ) -> dict[str, Any]:
+        """The user facts of ``event`` (learned or not), with the user's top
+        ``recommendations`` product ids (none asked: the fact is left out)."""
+        pending = None if event.event_id in self.recent else event
+        facts = self.users.facts(event.user_id, event.product_id, event.ts, pending=pending)
+        if recommendations > 0:
+            top = self.recommend(event.user_id, recommendations)
+            facts["user_top_recommendations"] = [item for item, _ in top]
+        return facts
 
     def recommend(self, user_id: str, k: int) -> list[tuple[str, float]]:
         return self.popularity.rank(user_id, k)
@@ -132,3 +161,13 @@ class FeedbackReplica:
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+
+def _user_args(event: dict[str, Any], kind: str) -> tuple[str, str, str, float, float]:
+    """``UserActivity.learn_one``'s arguments for a feedback event (TypeError if malformed)."""
+    user_id, product_id, ts = event["user_id"], event["product_id"], event["ts"]
+    if not (isinstance(user_id, str) and isinstance(product_id, str)):
+        raise TypeError("user_id and product_id must be strings")
+    price = event.get("price")
+    amount = float(event.get("quantity", 1)) * float(price) if price is not None else 0.0
+    return user_id, product_id, kind, float(ts), amount

@@ -44,3 +44,36 @@ def test_purchases_are_excluded_from_that_users_recommendations() -> None:
     r.apply(record("s", topic="sales", quantity=1, user_id="buyer"))
     assert [i for i, _ in r.recommend("buyer", 5)] == ["p2"]
     assert [i for i, _ in r.recommend("other", 5)] == ["p1", "p2"]
+
+
+def test_users_learn_clicks_and_sales_once() -> None:
+    r = replica()
+    for eid in ("v1", "v1", "v2"):
+        r.apply(record(eid))
+    r.apply(record("s1", topic="sales", quantity=2, price=3.0, action=None))
+    r.apply(record("rm", action="remove_from_cart"))
+    facts = r.users.facts("u1", "p1", 1.7e9)
+    assert facts["user_orders_total"] == 1 and facts["user_value_total"] == 6.0
+    assert facts["user_product_views"] == 0  # bought after the views (same ts counts as after)
+
+
+def test_user_facts_count_the_event_being_evaluated_exactly_once() -> None:
+    from streams.schemas import ClickEvent
+
+    r = replica()
+    r.apply(record("v1", ts=1.7e9))
+    r.apply(record("v0", product_id="p0", ts=1.7e9))
+    event = ClickEvent(event_id="v2", ts=1.7e9 + 5, user_id="u1", product_id="p1", action="view")
+    facts = r.user_facts(event, recommendations=3)
+    assert facts["user_product_views"] == 2  # v1 and the pending v2
+    assert facts["user_top_recommendations"] == ["p0", "p1"]
+    r.apply(record("v2", ts=1.7e9 + 5))  # the event reaches the replica through the log
+    assert r.user_facts(event, recommendations=0) == {
+        k: v for k, v in facts.items() if k != "user_top_recommendations"
+    }
+
+
+def test_a_malformed_user_record_teaches_nothing() -> None:
+    r = replica()
+    assert not r.apply(record("bad", user_id=7))
+    assert r.popularity.score("p1") == 0.0 and len(r.users) == 0
