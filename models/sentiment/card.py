@@ -63,6 +63,8 @@ def write(folder: Path, card: dict[str, Any]) -> None:
 
 def markdown(card: dict[str, Any]) -> str:
     """The human-readable card."""
+    if card.get("kind") == "transformer":
+        return transformer_markdown(card)
     t = card["training"]
     lines = [
         f"# {card['name']} {card['version']}",
@@ -109,3 +111,48 @@ def _table(title: str, result: dict[str, Any]) -> list[str]:
                 f"| {name} | {r['n']:,} | {r['accuracy']:.4f} | {r['balanced_accuracy']:.4f} |"
             )
     return rows + [""]
+
+
+def transformer_markdown(card: dict[str, Any]) -> str:
+    """The human-readable card of a transformer (accurate tier or an exported HF checkpoint)."""
+    tok = card["tokenizer"]
+    classes = ", ".join(
+        f"{card['source_labels'].get(str(i), i)} -> {c}" for i, c in enumerate(card["labels"])
+    )
+    lines = [
+        f"# {card['name']} {card['version']}",
+        "",
+        f"- Task: {card['task']}",
+        f"- Languages: {', '.join(card.get('languages') or ['not stated'])}",
+        f"- Model: {card['architecture']}; output {card['output']}",
+        f"- Classes: {classes}",
+        f"- Tokenizer: `{tok['file']}`, max_length {tok['max_length']} tokens, pad id "
+        f"{tok['pad_id']}, emoji {tok['emoji']}; inputs {', '.join(card['inputs'])}",
+        f"- Neutral: {card['neutral']}",
+        f"- Files (CPU default `{card['default_file']}`, GPU `{card.get('gpu_file', '-')}`): "
+        + "; ".join(f"`{f['path']}` {f['bytes']:,} bytes" for f in card["files"].values()),
+    ]
+    t = card.get("training")
+    if t:
+        lines += ["", "## Training data", ""]
+        lines += [
+            "| source | licence | rows | unique kept | train | dev |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, s in t["sources"].items():
+            lines.append(
+                f"| {name} | {s['licence']} | {s['rows']:,} | {s['unique_kept']:,} | "
+                f"{s['train']:,} | {s['dev']:,} |"
+            )
+        lines += ["", f"Deduplication: {t['dedup']}.", ""]
+        lines += [
+            f"Started from `{t['base']}`; hyperparameters `{json.dumps(t['hyperparameters'])}`"
+        ]
+        lines += [f"(training took {t['training_seconds']} s; dev chose step {t['dev']['step']})."]
+        lines += ["", "## Accuracy", ""]
+        lines += _table("dev, PyTorch fp32 (carved from the training data)", t["dev"])
+        lines += _table("dev, exported int8 ONNX through the engine", t.get("dev_int8_onnx") or {})
+    if card.get("heldout"):
+        lines += _table("held-out (../shared/data/heldout)", card["heldout"])
+        lines.append(card["heldout_note"] + ".")
+    return "\n".join(lines) + "\n"

@@ -62,9 +62,20 @@ def normalize(text: str, max_chars: int = 512) -> str:
     """
     text = unicodedata.normalize("NFKC", text[: max_chars * 2]).replace("\ufeff", "")
     text = _NOT.sub(" not", text.lower().replace("\u2019", "'"))
-    if _EMOJI.search(text):
-        text = _EMOJI.sub(_emoji_words, _EMOJI_GLUE.sub("", text))
-    return text[:max_chars].strip()
+    return spell_emoji(text)[:max_chars].strip()
+
+
+def spell_emoji(text: str) -> str:
+    """Each emoji replaced by the (lower-case) words of its Unicode name; skin tones dropped.
+
+    Both tiers do this at training and serving time, so emoji-only texts carry words.
+
+    >>> spell_emoji("好吃😋")
+    '好吃 face savouring delicious food '
+    """
+    if not _EMOJI.search(text):
+        return text
+    return _EMOJI.sub(_emoji_words, _EMOJI_GLUE.sub("", text))
 
 
 def _emoji_words(match: re.Match[str]) -> str:
