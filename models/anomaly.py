@@ -95,7 +95,7 @@ class SalesVelocity(base.SupervisedAnomalyDetector):
         True
         """
         if hours > 0:
-            self._var += stats.Var._from_state(hours, _IDLE, 0.0)
+            self._var.update(_IDLE, hours)  # weight k: exactly k equal values
             self._forget()
 
     def score_one(self, x: dict[Any, Any] | None, y: Target) -> float:

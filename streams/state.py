@@ -49,10 +49,12 @@ from streams.windows import (
     VIEWS,
     Buckets,
     WindowCounts,
+    between,
     bucket_at,
     drop_before,
     from_rows,
     regroup,
+    sums,
     to_rows,
     total,
 )
@@ -212,6 +214,21 @@ class ProductState:
         """
         hour = int(now // HOUR)
         return total(self.hours, hour - WINDOW_HOURS + 1, hour, HOUR)
+
+    def hour_and_day(self, now: float) -> tuple[list[Any], list[Any]]:
+        """Slot sums (:data:`~streams.windows.SLOTS` order) of :meth:`hopping_1h` and
+        :meth:`hopping_24h` at ``now``, without building windows (for the facts)."""
+        minute, hour, newest = int(now // MINUTE), int(now // HOUR), self.last_ts
+        # at the newest minute (hour), every bucket kept is in the window
+        if minute == int(newest // MINUTE):
+            last_hour: Any = self.buckets.values()
+        else:
+            last_hour = between(self.buckets, minute - WINDOW_MINUTES + 1, minute)
+        if hour == int(newest // HOUR):
+            last_day: Any = self.hours.values()
+        else:
+            last_day = between(self.hours, hour - WINDOW_HOURS + 1, hour)
+        return sums(last_hour), sums(last_day)
 
     def anomaly_score(self, now: float) -> float | None:
         """How anomalous the units sold in the hour up to ``now`` are, in [0, 1];

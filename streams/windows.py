@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,11 +86,20 @@ def drop_before(buckets: Buckets, oldest: int) -> None:
         del buckets[index]
 
 
+def between(buckets: Buckets, first: int, last: int) -> list[list[Any]]:
+    """The buckets from ``first`` to ``last``, both included."""
+    return [b for i, b in buckets.items() if first <= i <= last]
+
+
+def sums(rows: Iterable[list[Any]]) -> list[Any]:
+    """Slot sums of buckets (a bucket's form; a new bucket when there are none)."""
+    return [sum(column) for column in zip(*rows, strict=True)] or new_bucket()
+
+
 def total(buckets: Buckets, first: int, last: int, size: int) -> WindowCounts:
     """Sum of the buckets from ``first`` to ``last`` (both included) of ``size`` seconds."""
-    rows = [b for i, b in buckets.items() if first <= i <= last]
-    sums = [sum(column) for column in zip(*rows, strict=True)] if rows else new_bucket()
-    return WindowCounts(float(first * size), float((last + 1) * size), *sums)
+    counts = sums(between(buckets, first, last))
+    return WindowCounts(float(first * size), float((last + 1) * size), *counts)
 
 
 def to_rows(buckets: Buckets) -> list[list[Any]]:
