@@ -1,0 +1,182 @@
+"""The facts the rules read, built from Pulse's state for one trigger. No Faust.
+
+:func:`build_facts` makes the flat mapping of ``rules.facts`` for an event that
+has just been applied to its product's state; :func:`tick_facts` for a product
+re-read on a timer. Product windows end at the trigger's event time (``ts``).
+A fact Pulse could not supply (no views for a conversion, no rating, a
+detector still learning) is ``None``; facts Pulse does not compute yet (review
+aspects, from the graph) are absent. User facts come from the caller (the
+feedback replica's :meth:`~streams.replica.FeedbackReplica.user_facts`).
+
+>>> from streams.schemas import SaleEvent
+>>> state = ProductState()
+>>> sale = SaleEvent(event_id="s1", ts=1.7e9, user_id="u", product_id="p", quantity=2, price=4.5)
+>>> state.apply(sale)
+>>> f = build_facts("sale", sale, state, versions={"recommender": "r1"})
+>>> f["sale_amount"], f["units_1h"], f["revenue_24h"], f["conversion_1h"], f["stock"]
+(9.0, 2, 9.0, None, None)
+>>> f["anomaly_model_version"], f["recommender_model_version"]
+('sales-velocity-1', 'r1')
+>>> tick_facts("p", state, 1.7e9 + 7200)["event_id"], tick_facts("p", state, 1.7e9 + 7200)["units_1h"]
+('tick:p:28333453', 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from models.anomaly import MODEL_VERSION as ANOMALY_VERSION
+from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
+from streams.scoring import Sentiment
+from streams.state import ProductState
+from streams.users import sale_value
+from streams.windows import ORDERS, REVENUE, SLOTS, UNITS, VIEWS
+
+#: The trigger of each event type.
+TRIGGER_OF: dict[type, str] = {
+    ReviewEvent: "review",
+    ClickEvent: "click",
+    SaleEvent: "sale",
+    ProductEvent: "product",
+}
+
+
+def build_facts(
+    trigger: str,
+    event: InputEvent,
+    state: ProductState,
+    sentiment: Sentiment | None = None,
+    *,
+    user: Mapping[str, Any] | None = None,
+    versions: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The facts of ``event`` on ``trigger``; ``state`` is its product's, after the event.
+
+    ``sentiment`` is a review's score; ``user`` the user facts (review, click and
+    sale triggers); ``versions`` maps ``sentiment`` and ``recommender`` to the
+    versions in use (a review reports the version that scored it).
+    """
+    if TRIGGER_OF.get(type(event)) != trigger:
+        raise ValueError(f"a {type(event).__name__} is not a {trigger!r} trigger")
+    facts = _product(state, event.ts, versions)
+    facts["event_id"], facts["ts"], facts["product_id"] = event.event_id, event.ts, event.product_id
+    if event.category_id is not None:
+        facts["category_id"] = event.category_id
+    if isinstance(event, ProductEvent):
+        return facts
+    facts["user_id"] = event.user_id
+    if isinstance(event, ClickEvent):
+        facts["click_action"], facts["session_id"] = event.action, event.session_id
+    elif isinstance(event, SaleEvent):
+        facts["sale_quantity"] = event.quantity
+        facts["sale_price"], facts["sale_amount"] = event.price, sale_value(event)
+        facts["order_id"] = event.order_id
+    else:
+        _review(facts, event, sentiment)
+    if user:
+        facts.update(user)
+    return facts
+
+
+def tick_facts(
+    product_id: str,
+    state: ProductState,
+    now: float,
+    *,
+    versions: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The facts of a ``tick``: the product's state read at event time ``now``, without an
+    event; ``event_id`` is ``tick:<product>:<minute>``, the same on every replay."""
+    facts = _product(state, now, versions)
+    facts["event_id"] = f"tick:{product_id}:{int(now // 60)}"
+    facts["ts"], facts["product_id"] = float(now), product_id
+    return facts
+
+
+def _review(facts: dict[str, Any], event: ReviewEvent, sentiment: Sentiment | None) -> None:
+    facts["review_rating"], facts["review_text"] = event.rating, event.text
+    facts["review_lang"] = event.lang
+    if sentiment is not None:
+        facts["review_score"], facts["review_label"] = sentiment.score, sentiment.label
+        facts["review_confidence"] = sentiment.confidence
+        facts["sentiment_model_version"] = sentiment.model_version
+
+
+_SPANS = ("1h", "24h")
+_WINDOW_KEYS = {span: tuple(f"{slot}_{span}" for slot in SLOTS) for span in _SPANS}
+_SENTIMENT_KEYS = {
+    span: (f"sentiment_avg_{span}", f"sentiment_count_{span}", f"negative_share_{span}")
+    for span in _SPANS
+}
+
+
+def _product(
+    state: ProductState, at: float, versions: Mapping[str, str | None] | None
+) -> dict[str, Any]:
+    """Product, anomaly and model facts of ``state``, windows ending at ``at``."""
+    totals, catalog = state.totals, state.catalog
+    price, lead_time = catalog["price"], catalog["lead_time_days"]
+    hour, day = state.hour_and_day(at)
+    facts: dict[str, Any] = {
+        "views_total": totals["views"],
+        "orders_total": totals["orders"],
+        "units_total": totals["units"],
+        "revenue_total": float(totals["revenue"]),
+        "reviews_total": totals["reviews"],
+        "rating_avg": state.avg_rating,
+        "price": None if price is None else float(price),
+        "stock": catalog["stock"],
+        "lead_time_days": None if lead_time is None else float(lead_time),
+        "anomaly_score": state.velocity.score_one(None, hour[UNITS])
+        if state.velocity.ready
+        else None,
+        "anomaly_model_version": ANOMALY_VERSION,
+    }
+    for span, counts in zip(_SPANS, (hour, day), strict=True):
+        facts.update(zip(_WINDOW_KEYS[span], counts, strict=True))
+        facts[f"revenue_{span}"] = float(counts[REVENUE])
+        facts[f"conversion_{span}"] = counts[ORDERS] / counts[VIEWS] if counts[VIEWS] else None
+    for span, summary in state.sentiment.summary(at).items():
+        avg, count, negative = _SENTIMENT_KEYS[span]
+        facts[avg], facts[count] = summary["avg"], summary["count"]
+        facts[negative] = summary["negative_share"]
+    if (category := catalog["category_id"]) is not None:
+        facts["category_id"] = category
+    if versions:
+        facts["sentiment_model_version"] = versions.get("sentiment")
+        facts["recommender_model_version"] = versions.get("recommender")
+    return facts
+
+
+class UserFacts(Protocol):
+    """Where user facts come from (the feedback replica)."""
+
+    recommender_version: str
+
+    def user_facts(
+        self, event: ReviewEvent | ClickEvent | SaleEvent, recommendations: int = ...
+    ) -> dict[str, Any]: ...
+
+
+def builder(
+    users: UserFacts | None = None,
+    sentiment_version: Callable[[], str | None] = lambda: None,
+    recommendations: int = 5,
+) -> Callable[[str, InputEvent, ProductState, Sentiment | None], dict[str, Any]]:
+    """A ``(trigger, event, state, sentiment) -> facts`` function for the processor, with user
+    facts from ``users`` and the sentiment model's version read per call."""
+
+    def facts(
+        trigger: str, event: InputEvent, state: ProductState, sentiment: Sentiment | None
+    ) -> dict[str, Any]:
+        versions = {
+            "sentiment": sentiment_version(),
+            "recommender": users.recommender_version if users else None,
+        }
+        user = None
+        if users is not None and not isinstance(event, ProductEvent):
+            user = users.user_facts(event, recommendations)
+        return build_facts(trigger, event, state, sentiment, user=user, versions=versions)
+
+    return facts
