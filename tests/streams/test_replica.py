@@ -77,3 +77,32 @@ def test_a_malformed_user_record_teaches_nothing() -> None:
     r = replica()
     assert not r.apply(record("bad", user_id=7))
     assert r.popularity.score("p1") == 0.0 and len(r.users) == 0
+
+
+def test_top_items_reuse_the_global_head_for_a_second() -> None:
+    r, now = replica(), [100.0]
+    r.clock = lambda: now[0]
+    r.apply(record("v1", product_id="a"))
+    assert r.top_items("u1", 3) == ["a"]
+    r.apply(record("v2", product_id="b"))
+    r.apply(record("v3", product_id="b"))
+    assert r.top_items("u1", 3) == ["a"]  # the head is still fresh
+    now[0] += 1.5
+    assert r.top_items("u1", 3) == ["b", "a"]
+    r.apply(record("s", topic="sales", product_id="b", user_id="buyer", action=None))
+    assert r.top_items("buyer", 3) == ["a"]  # never what they bought
+
+
+def test_top_items_fall_back_to_ranking_when_the_head_is_too_short() -> None:
+    from streams.replica import HEAD_ITEMS
+
+    r = replica()
+    for i in range(HEAD_ITEMS + 3):
+        r.apply(
+            record(f"s{i}", topic="sales", product_id=f"p{i:03d}", user_id="whale", action=None)
+        )
+    top = r.top_items("whale", 2)
+    assert top == [] and r.top_items("other", 2) == ["p000", "p001"]
+    r.apply(record("v", product_id="new", user_id="x"))
+    r.clock = lambda: 1e12
+    assert r.top_items("whale", 2) == ["new"]
