@@ -6,8 +6,8 @@ per-hour buckets for the last 24 hours; from them come a 1-minute tumbling
 window, a 1-hour window hopping every minute and a 24-hour window hopping every
 hour. An event too old for the buckets still counts in the totals. Each event
 touches one bucket of each; closing an hour teaches the product's sales anomaly
-detector (:mod:`models.anomaly`) that hour's units, so its state travels with
-the product's.
+detector (:mod:`models.anomaly`) that hour's units (a later event of a closed
+hour counts in the windows only), so its state travels with the product's.
 
 ``stock`` is the latest product update's, minus the units sold since (never
 below 0). ``lead_time_days`` and ``price`` are the latest update's.

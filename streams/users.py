@@ -16,6 +16,9 @@ Counts that say *lifetime* are since the user was last forgotten: past
 ``max_users`` users, the least recently active is forgotten; past
 ``max_products`` products of one user, the product the user touched least
 recently is. Given the same events in the same order, the facts are the same.
+Memory: about 1.5 KB for a user with a handful of products, at most about
+6.5 KB with the defaults (20 products x 10 views), so ~150 MB to ~650 MB at
+``max_users=100_000``.
 
 >>> u = UserActivity()
 >>> for action, ts in [("view", 0.0), ("view", 60.0), ("add_to_cart", 90.0)]:
@@ -33,6 +36,8 @@ recently is. Given the same events in the same order, the facts are the same.
 from __future__ import annotations
 
 import bisect
+import sys
+from array import array
 from collections import OrderedDict
 from typing import Any
 
@@ -48,14 +53,14 @@ class _Product:
     __slots__ = ("views", "orders", "bought_ts", "cart_ts")
 
     def __init__(self) -> None:
-        self.views: list[float] = []  # view times after the latest purchase, ascending
+        self.views = array("d")  # view times after the latest purchase, ascending
         self.orders = 0
         self.bought_ts = _NEVER
         self.cart_ts: float | None = None
 
     def copy(self) -> _Product:
         other = _Product()
-        other.views, other.orders = list(self.views), self.orders
+        other.views, other.orders = array("d", self.views), self.orders
         other.bought_ts, other.cart_ts = self.bought_ts, self.cart_ts
         return other
 
@@ -66,7 +71,7 @@ class _User:
     def __init__(self) -> None:
         self.orders = 0
         self.value = 0.0
-        self.products: OrderedDict[str, _Product] = OrderedDict()
+        self.products: dict[str, _Product] = {}  # least recently touched first
 
 
 class UserActivity:
@@ -75,8 +80,8 @@ class UserActivity:
     def __init__(
         self,
         max_users: int = 100_000,
-        max_products: int = 50,
-        max_views: int = 20,
+        max_products: int = 20,
+        max_views: int = 10,
         abandon_after: float = 3_600.0,
     ):
         if min(max_users, max_products, max_views) < 1 or not 0 <= abandon_after < DAY:
@@ -117,11 +122,11 @@ class UserActivity:
         else:
             users.move_to_end(user_id)
         products = user.products
-        if product_id in products:
-            products.move_to_end(product_id)
-        self._learn(user, products.setdefault(product_id, _Product()), action, ts, amount)
+        product = products.pop(product_id, None) or _Product()
+        products[sys.intern(product_id)] = product  # now the most recent; ids shared by users
+        self._learn(user, product, action, ts, amount)
         if len(products) > self.max_products:
-            products.popitem(last=False)
+            del products[next(iter(products))]
 
     def _learn(self, user: _User, p: _Product, action: str, ts: float, amount: float) -> None:
         if action == "view":
@@ -170,7 +175,7 @@ class UserActivity:
         """A copy of ``user`` (sharing untouched products) with ``event`` learned."""
         copy = _User()
         copy.orders, copy.value = user.orders, user.value
-        copy.products = OrderedDict(user.products)
+        copy.products = dict(user.products)
         old = copy.products.get(event.product_id)
         product = copy.products[event.product_id] = old.copy() if old else _Product()
         if isinstance(event, SaleEvent):
