@@ -9,7 +9,9 @@ or files ``AutoTokenizer`` can turn into one) and writes into ``OUT_DIR``:
 
 - ``model.onnx`` (fp32), ``model.int8.onnx`` (dynamic int8 weights, the CPU default)
   and ``model.fp16.onnx`` (for GPU workers), inputs ``input_ids``, ``attention_mask``
-  (and ``token_type_ids`` where the model takes them), output ``logits``;
+  (and ``token_type_ids`` where the model takes them), output ``logits``; the fp16
+  file is made from the int8 weights and ``model.skeleton.onnx`` (the graph without
+  them), so it can be rebuilt from those two alone (:mod:`models.sentiment.derive`);
 - ``tokenizer.json``, the tokenizer the engine serves with;
 - ``card.json`` / ``card.md``: each output class mapped to ``negative``, ``neutral`` or
   ``positive`` (from ``--labels``, or guessed from the checkpoint's ``id2label`` when
@@ -27,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from models.sentiment import card as cards
+from models.sentiment import derive
 from models.sentiment.tiers import CANONICAL
 from models.sentiment.tokens import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": derive.FP16}
 
 
 def guess_labels(id2label: dict[int, str]) -> list[str] | None:
@@ -79,12 +82,15 @@ def export(
     if max_length > limit:
         raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (*FILES.values(), cards.CARD, "card.md"):
+    for stale in (*FILES.values(), derive.SKELETON, cards.CARD, "card.md"):
         (out / stale).unlink(missing_ok=True)
     paths = {"fp32": _to_onnx(model, input_names, out / FILES["fp32"], torch)}
     if int8:
         paths["int8"] = _int8(paths["fp32"], out / FILES["int8"])
-    if fp16:
+        paths["skeleton"] = derive.skeleton(paths["fp32"], paths["int8"], out / derive.SKELETON)
+    if fp16 and int8:  # the same way `python -m models.sentiment.derive` rebuilds it
+        paths["fp16"] = derive.rebuild(paths["skeleton"], paths["int8"], out / FILES["fp16"])
+    elif fp16:
         paths["fp16"] = _fp16(paths["fp32"], out / FILES["fp16"])
     tok_path = out / "tokenizer.json"
     tokenizer.save(str(tok_path))
@@ -117,6 +123,9 @@ def build_card(
         kind: {"path": p.name, "bytes": p.stat().st_size, "sha256": cards.digest(p.read_bytes())}
         for kind, p in paths.items()
     }
+    if "fp16" in files and "skeleton" in files:  # rebuilt elsewhere: bytes vary with onnx
+        del files["fp16"]["sha256"]
+        files["fp16"]["rebuild"] = "python -m models.sentiment.derive <this folder>"
     return {
         "name": name,
         "version": f"{name}+{files['fp32']['sha256'][:8]}",

@@ -89,7 +89,8 @@ def locate(path: Path, gpu: bool = False) -> tuple[Path, dict[str, Any] | None]:
         if card and card.get("kind") == "transformer":
             raise InvalidModelError(f"{file} is not listed in {file.parent / cards.CARD}")
         return file, None
-    _check_digest(file, listed[file.name]["sha256"])
+    if "sha256" in listed[file.name]:  # a rebuilt fp16 file has none (see derive)
+        _check_digest(file, listed[file.name]["sha256"])
     return file, card
 
 

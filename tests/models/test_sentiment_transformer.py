@@ -108,7 +108,10 @@ def test_export_writes_files_tokenizer_and_a_card_with_the_label_mapping(exporte
     assert card["output"] == "logits" and card["tokenizer"]["max_length"] == 32
     assert card["default_file"] == "model.int8.onnx" and card["gpu_file"] == "model.fp16.onnx"
     assert set(card["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
-    for entry in card["files"].values():
+    assert set(card["files"]) == {"fp32", "int8", "skeleton", "fp16"}
+    assert "sha256" not in card["files"]["fp16"] and "derive" in card["files"]["fp16"]["rebuild"]
+    for kind in ("fp32", "int8", "skeleton"):
+        entry = card["files"][kind]
         assert cards.digest((exported / entry["path"]).read_bytes()) == entry["sha256"]
     assert "NEG -> negative" in (exported / "card.md").read_text()
 
@@ -154,6 +157,20 @@ def test_fp16_file_agrees_with_fp32(exported: Path) -> None:
         pytest.skip(f"this onnxruntime cannot run fp16 on the CPU: {exc}")
     assert fp16.tiers[0].precision == "fp16"
     np.testing.assert_allclose(fp16.probabilities(TEXTS), fp32.probabilities(TEXTS), atol=0.02)
+
+
+def test_the_gpu_file_is_rebuilt_from_the_int8_file_and_skeleton(copy: Path) -> None:
+    from models.sentiment import derive
+
+    before = (copy / "model.fp16.onnx").read_bytes()
+    (copy / "model.fp16.onnx").unlink()
+    (copy / "model.onnx").unlink()  # not needed: the fp32 file is not committed
+    assert derive.main([str(copy)]) == 0
+    assert (copy / "model.fp16.onnx").read_bytes() == before
+    fp16 = verify_model(copy / "model.fp16.onnx")
+    int8 = SentimentEngine.load(copy, providers="cpu")
+    np.testing.assert_allclose(fp16.probabilities(TEXTS), int8.probabilities(TEXTS), atol=0.03)
+    assert derive.main([str(copy / "nowhere")]) == 2
 
 
 def test_gpu_first_without_a_gpu_or_gpu_file_serves_the_cpu_file(copy: Path) -> None:
@@ -261,6 +278,9 @@ def test_serving_tokens_equal_the_hf_tokenizer_the_checkpoint_trained_with(
     expected = hf(texts, truncation=True, max_length=32)["input_ids"]
     engine = SentimentEngine.load(exported, providers="cpu")
     encoded = engine.tiers[0].inputs.encoder.encode(texts)  # type: ignore[attr-defined]
-    got = [encoded.ids[a:b].tolist() for a, b in zip(encoded.offsets, encoded.offsets[1:])]
+    got = [
+        encoded.ids[a:b].tolist()
+        for a, b in zip(encoded.offsets[:-1], encoded.offsets[1:], strict=True)
+    ]
     assert got == expected
     assert encoded.empty.tolist() == [False] * 4 + [True]
