@@ -7,6 +7,9 @@ prints their ports).
 * ``GET /model``: the sentiment model in use (no token needed).
 * ``POST /admin/model`` ``{"path": "/models/mine"}``: load, verify and switch to a
   model; a broken one is rejected (400, with the reason) and the old one keeps serving.
+* ``GET /rules``: the active rules and the last reload's errors (no token needed).
+* ``POST /admin/rules/reload``: read the rule files again; an invalid set is rejected
+  (400, every error with file, line and rule) and the running rules stay active.
 
 >>> from pydantic import SecretStr
 >>> check_token(SecretStr("s3cret"), "Bearer s3cret"), check_token(SecretStr("s3cret"), "Bearer x")
@@ -84,3 +87,22 @@ def register(pulse: Pulse) -> None:
                 kept = pulse.sentiment.version
                 return answer(self, "model", {"error": str(exc), "running": kept}, 400)
             return answer(self, "model", running, 200)
+
+    @app.page("/rules")
+    class Rules(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(pulse.rules.describe())
+
+    @app.page("/admin/rules/reload")
+    class ReloadRules(View):
+        async def post(self, request: Request) -> Response:
+            if (refused := denied(self, request, "rules_reload")) is not None:
+                return refused
+            result = pulse.rules.reload()
+            body = {
+                "ok": result.ok,
+                "rules": result.rules,
+                "message": result.message,
+                "errors": [str(e) for e in result.errors],
+            }
+            return answer(self, "rules_reload", body, 200 if result.ok else 400)

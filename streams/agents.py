@@ -1,10 +1,11 @@
-"""The input agent: decode, validate, deduplicate, update product state, feed the log.
+"""The input agent: decode, validate, deduplicate, score, update state, decide, feed the log.
 
 It is thin on purpose: :class:`~streams.processor.BatchProcessor` holds the
-logic. Per batch it (1) sends dead letters and feedback records and waits until
-the broker has them, then (2) writes product state and seen ids to the tables.
-That order makes a crash between the two repeat feedback (which replicas
-deduplicate by event id) rather than lose it.
+logic. Per batch it (1) sends dead letters, scored reviews, decisions and
+feedback records and waits until the broker has them, then (2) writes product
+state, seen ids and the decisions' dedup keys to the tables. That order makes a
+crash between the two repeat output (replicas deduplicate feedback by event id,
+consumers of decisions by ``decision_id``) rather than lose it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import faust
 
+from streams import facts
 from streams.codec import Rejection
-from streams.processor import BatchProcessor, BatchResult, Record
+from streams.processor import BatchProcessor, BatchResult, FactsBuilder, Record
 from streams.tables import delete, get, put
 
 if TYPE_CHECKING:
@@ -42,8 +44,14 @@ def register(pulse: Pulse) -> None:
         max_payload_bytes=settings.max_payload_bytes,
         max_future_skew=settings.max_future_skew,
         scorer=pulse.sentiment,
+        rules=lambda: pulse.rules.current,
+        facts=facts_builder(pulse),
+        read_decision=lambda key: _decision_ts(get(tables.decisions, key)),
     )
-    pruner = SeenPruner(pulse)
+    pruners = [
+        Pruner(pulse, tables.seen, "event ids", lambda: settings.dedup_horizon),
+        Pruner(pulse, tables.decisions, "decision keys", lambda: pulse.rules.retention),
+    ]
 
     @pulse.app.agent(pulse.topics.inputs, name="pulse-inputs")
     async def inputs(stream: faust.StreamT) -> None:
@@ -54,8 +62,14 @@ def register(pulse: Pulse) -> None:
             result = processor.process(records)
             await _emit(pulse, result)
             _store(pulse, result, events)
-            pruner.maybe_prune(events)
+            for pruner in pruners:
+                pruner.maybe_prune(events)
             _count(pulse, result, records, started)
+
+
+def facts_builder(pulse: Pulse) -> FactsBuilder:
+    """Facts for the processor: product state, the replica's user facts, model versions."""
+    return facts.builder(pulse.replica, sentiment_version=lambda: pulse.sentiment.version)
 
 
 def _record(pulse: Pulse, event: faust.EventT) -> Record:
@@ -75,6 +89,8 @@ async def _emit(pulse: Pulse, result: BatchResult) -> None:
     pending = [await _dead_letter(pulse, record, why) for record, why in result.dead_letters]
     for key, value in result.scored:
         pending.append(await topics.scored.send(key=key, value=value))
+    for key, value in result.decisions:
+        pending.append(await topics.decisions.send(key=key, value=value))
     for key, value in result.feedback:
         pending.append(await topics.feedback.send(key=key, value=value))
     if pending:
@@ -113,6 +129,9 @@ def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) ->
         put(products, by_partition[partition], pid, value)
     for event_id, (partition, ts) in result.seen.items():
         put(seen, by_partition[partition], event_id, [partition, ts])
+    decisions = pulse.tables.decisions
+    for key, (partition, ts) in result.decision_keys.items():
+        put(decisions, by_partition[partition], key, [partition, ts])
 
 
 def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: float) -> None:
@@ -123,31 +142,49 @@ def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: fl
     for record in records:
         metrics.event_latency.labels(topic=record.topic).observe(max(0.0, now - record.timestamp))
     metrics.batch_size.observe(len(records))
+    for (rule, action), n in result.decided.items():
+        metrics.decisions.labels(rule=rule, action=action).inc(n)
+    stats = result.rule_stats
+    metrics.rules_evaluations.inc(stats.evaluated)
+    if stats.duplicates:
+        metrics.decisions_suppressed.labels(reason="duplicate").inc(stats.duplicates)
+    if stats.cooling_down:
+        metrics.decisions_suppressed.labels(reason="cooling_down").inc(stats.cooling_down)
+    if result.rule_errors:
+        metrics.rules_errors.inc(result.rule_errors)
     metrics.batch_duration.observe(time.perf_counter() - started)
     metrics.products.set(len(pulse.tables.products.data))
 
 
-class SeenPruner:
-    """Forgets event ids older than the dedup horizon (event time), once a minute."""
+def _decision_ts(value: Any) -> float | None:
+    return None if value is None else float(value[1])
 
-    def __init__(self, pulse: Pulse):
+
+class Pruner:
+    """Forgets table entries (``[partition, ts]`` values) older than a horizon, once a minute.
+
+    Age is event time: relative to the newest entry, so a replay of old data keeps
+    what it needs.
+    """
+
+    def __init__(self, pulse: Pulse, table: faust.Table, what: str, horizon: Callable[[], float]):
         self.pulse = pulse
-        self.horizon = pulse.settings.dedup_horizon
+        self.table = table
+        self.what = what
+        self.horizon = horizon
         self.next_run = time.monotonic() + PRUNE_INTERVAL
 
     def maybe_prune(self, events: Sequence[faust.EventT]) -> int:
         if time.monotonic() < self.next_run:
             return 0
         self.next_run = time.monotonic() + PRUNE_INTERVAL
-        seen = self.pulse.tables.seen
+        horizon = self.horizon()
         by_partition = {e.message.partition: e for e in events}
-        entries = list(seen.data.items())
+        entries = list(self.table.data.items())
         newest = max((ts for _, (_, ts) in entries), default=0.0)
-        stale = [
-            (k, p) for k, (p, ts) in entries if ts < newest - self.horizon and p in by_partition
-        ]
+        stale = [(k, p) for k, (p, ts) in entries if ts < newest - horizon and p in by_partition]
         for key, partition in stale:
-            delete(seen, by_partition[partition], key)
+            delete(self.table, by_partition[partition], key)
         if stale:
-            log.info("forgot %d event ids older than %.0f s", len(stale), self.horizon)
+            log.info("forgot %d %s older than %.0f s", len(stale), self.what, horizon)
         return len(stale)

@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from streams.decisions import LiveRules
 from streams.metrics import Metrics
 from streams.sentiment import LiveModel
 from streams.settings import Settings
@@ -47,6 +48,7 @@ class Pulse:
     metrics: Metrics
     replica: Any
     sentiment: LiveModel
+    rules: LiveRules
     started: float
     ready_at: float | None = None
 
@@ -69,6 +71,7 @@ def create_app(
 
     metrics = Metrics(registry)
     sentiment = LiveModel.start(settings, metrics)  # a bad model fails here, before Kafka
+    rules = LiveRules.start(settings, metrics)  # and so do bad rules
     app = PulseApp(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
@@ -101,6 +104,7 @@ def create_app(
         metrics=metrics,
         replica=None,
         sentiment=sentiment,
+        rules=rules,
         started=started or time.time(),
     )
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
@@ -108,6 +112,7 @@ def create_app(
     views.register(pulse)
     admin.register(pulse)
     pulse.app.task(pulse.replica.run)
+    pulse.app.task(pulse.rules.watch)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _ready(sender: Any, **kwargs: Any) -> None:

@@ -223,14 +223,18 @@ def model_verify(
 @model_cli.command("swap")
 def model_swap(
     path: Annotated[str, typer.Argument(help="Model path as the worker sees it.")],
-    url: Annotated[list[str], typer.Option(help="Worker base URL; repeat for each worker.")] = [
-        "http://127.0.0.1:6066"
-    ],  # noqa: B006
+    url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Worker base URL; repeat for each worker [default: http://127.0.0.1:6066]."
+        ),
+    ] = None,
 ) -> None:
     """Ask running workers to switch model (PULSE_ADMIN_TOKEN must match theirs)."""
     import urllib.error
     import urllib.request
 
+    url = url or ["http://127.0.0.1:6066"]
     token = _settings().admin_token
     if token is None:
         raise ConfigurationError("PULSE_ADMIN_TOKEN is not set: export the workers' admin token")
@@ -256,6 +260,71 @@ def model_swap(
             typer.secho(f"{base}: {exc}", err=True, fg="red")
     if failed:
         raise typer.Exit(1)
+
+
+rules_cli = typer.Typer(no_args_is_help=True, help="Rule files: check, test, list.")
+cli.add_typer(rules_cli, name="rules")
+
+RulePath = Annotated[
+    Path | None,
+    typer.Argument(help="A rule file or folder; default PULSE_RULES_PATH (the bundled pack)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _rule_path(path: Path | None) -> Path:
+    from rules import DEFAULT_RULES
+
+    return path or _settings().rules_path or DEFAULT_RULES
+
+
+def _report(report: Any, as_json: bool) -> None:
+    text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
+    typer.echo(text if as_json else report.to_text())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@rules_cli.command("check")
+def rules_check(path: RulePath = None, as_json: AsJson = False) -> None:
+    """Validate rules: every error with file, line, rule id and reason (exit 1 if any)."""
+    from rules import check
+
+    _report(check(_rule_path(path)), as_json)
+
+
+@rules_cli.command("test")
+def rules_test(
+    path: RulePath = None,
+    facts: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="YAML/JSON list of fact cases.")
+    ] = Path("facts.yaml"),
+    as_json: AsJson = False,
+) -> None:
+    """Which rules fire on each case of facts, why the others do not, and their decisions."""
+    from rules import run_test
+
+    _report(run_test(_rule_path(path), facts), as_json)
+
+
+@rules_cli.command("list")
+def rules_list(path: RulePath = None, as_json: AsJson = False) -> None:
+    """One line per rule: id, version, triggers, action, priority, enabled."""
+    from rules import RuleError, list_rules
+
+    try:
+        rows = list_rules(_rule_path(path))
+    except RuleError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    if as_json:
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    for r in rows:
+        flag = "" if r.get("enabled", True) else " (disabled)"
+        triggers = ",".join(r.get("triggers", []))
+        typer.echo(
+            f"{r['id']} v{r['version']} [{triggers}] -> {r['action']} p{r['priority']}{flag}"
+        )
 
 
 def main() -> None:

@@ -152,6 +152,45 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.rules_loaded = Gauge(
+            "pulse_rules_loaded",
+            "Rules in the active rule set (enabled or not).",
+            registry=r,
+        )
+        self.rules_reloads = Counter(
+            "pulse_rules_reloads_total",
+            "Rule set reloads, by outcome (ok, failed: the previous rules stay active).",
+            ["outcome"],
+            registry=r,
+        )
+        self.rules_evaluations = Counter(
+            "pulse_rules_evaluations_total",
+            "Rule conditions evaluated.",
+            registry=r,
+        )
+        self.rules_eval_seconds = Histogram(
+            "pulse_rules_evaluation_duration_seconds",
+            "Time to build facts and evaluate the rules for one batch of events.",
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.decisions = Counter(
+            "pulse_rules_decisions_total",
+            "Decisions published, by rule and action.",
+            ["rule", "action"],
+            registry=r,
+        )
+        self.rules_errors = Counter(
+            "pulse_rules_errors_total",
+            "Events whose facts or rules failed to evaluate (the event itself was applied).",
+            registry=r,
+        )
+        self.decisions_suppressed = Counter(
+            "pulse_rules_decisions_suppressed_total",
+            "Rules that matched but made no decision, by reason (duplicate, cooling_down).",
+            ["reason"],
+            registry=r,
+        )
         self.admin_requests = Counter(
             "pulse_admin_requests_total",
             "Admin endpoint requests, by endpoint and HTTP status.",

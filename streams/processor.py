@@ -16,6 +16,12 @@ Two kinds of repeats are told apart and neither is applied twice:
 Reviews are scored in one model call per batch (:mod:`streams.scoring`); a
 scored review goes to ``reviews.scored``, into the product's sentiment windows
 and, with its sentiment, into the feedback log.
+
+After an event is applied, the rules for its trigger run over its facts
+(:mod:`streams.facts`). Their dedup and cooldown keys go into a batch-local
+overlay of the ``decisions`` table; the agent publishes the decisions first and
+writes the keys after, so a crash in between can repeat a decision (same
+``decision_id``) but never lose one.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from rules import EvalStats, RuleSet
 from streams.codec import Rejection, decode
 from streams.schemas import InputEvent, ReviewEvent
 from streams.scoring import Scorer, Sentiment, score_texts
@@ -38,6 +45,36 @@ log = logging.getLogger(__name__)
 
 #: A stored product value: ``{"s": ProductState.to_dict(), "o": {"clicks:3": 1234}}``.
 StoredProduct = dict[str, Any]
+#: The rules trigger of each input topic.
+TRIGGERS = {"reviews": "review", "clicks": "click", "sales": "sale", "products": "product"}
+#: (trigger, event, product state after the event, the review's sentiment) -> facts.
+FactsBuilder = Callable[[str, InputEvent, ProductState, "Sentiment | None"], dict[str, Any]]
+
+
+class BatchStore:
+    """The ``decisions`` table as rules see it during a batch: its values, then this batch's.
+
+    Writes stay here, by the partition of the event that made them, until the
+    agent has published the batch's decisions.
+
+    >>> store = BatchStore({"d:x": 1.0}.get)
+    >>> store.partition = 3
+    >>> store.put("d:y", 2.0)
+    >>> store.get("d:x"), store.get("d:y"), store.pending
+    (1.0, 2.0, {'d:y': (3, 2.0)})
+    """
+
+    def __init__(self, read: Callable[[str], float | None]):
+        self.read = read
+        self.partition = 0
+        self.pending: dict[str, tuple[int, float]] = {}
+
+    def get(self, key: str) -> float | None:
+        hit = self.pending.get(key)
+        return hit[1] if hit is not None else self.read(key)
+
+    def put(self, key: str, value: float) -> None:
+        self.pending[key] = (self.partition, value)
 
 
 @dataclass(slots=True)
@@ -62,6 +99,14 @@ class BatchResult:
     products: dict[str, tuple[int, StoredProduct]] = field(default_factory=dict)
     seen: dict[str, tuple[int, float]] = field(default_factory=dict)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (key: subject id, value: the decision's JSON) in the order they were made.
+    decisions: list[tuple[bytes, bytes]] = field(default_factory=list)
+    decided: Counter[tuple[str, str]] = field(default_factory=Counter)
+    decision_keys: dict[str, tuple[int, float]] = field(default_factory=dict)
+    rule_stats: EvalStats = field(default_factory=EvalStats)
+    rule_errors: int = 0
+    #: The event the last record applied (for rules), with its product state and sentiment.
+    last_applied: tuple[InputEvent, ProductState, Sentiment | None] | None = None
 
 
 def feedback_record(
@@ -101,6 +146,9 @@ class BatchProcessor:
         clock: Callable[[], float] = time.time,
         scorer: Scorer | None = None,
         model_version: str = "",
+        rules: Callable[[], RuleSet] | None = None,
+        facts: FactsBuilder | None = None,
+        read_decision: Callable[[str], float | None] = lambda key: None,
     ):
         self.load_product = load_product
         self.is_seen = is_seen
@@ -109,13 +157,20 @@ class BatchProcessor:
         self.clock = clock
         self.scorer = scorer
         self.model_version = model_version
+        self.rules = rules
+        self.facts = facts
+        self.read_decision = read_decision
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
         states: dict[str, tuple[ProductState, dict[str, int], int]] = {}
         decoded = [self._decode(record) for record in records]
         sentiments = self._score(decoded)
+        # one rule set per batch, whatever a reload does meanwhile
+        rules = self.rules() if self.rules is not None and self.facts is not None else None
+        store = BatchStore(self.read_decision)
         for i, record in enumerate(records):
+            result.last_applied = None
             try:
                 self._one(record, decoded[i], sentiments.get(i), result, states)
             except Exception as exc:  # a bug must cost one event, never the worker
@@ -125,9 +180,33 @@ class BatchProcessor:
                 why = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
                 result.dead_letters.append((record, why))
                 result.outcomes[record.topic, "dead_letter"] += 1
+                continue
+            if rules is not None and result.last_applied is not None:
+                try:
+                    self._decide(rules, store, record, result)
+                except Exception:  # the event is applied; only its decisions are lost
+                    log.exception(
+                        "rules on %s[%d]@%d failed", record.topic, record.partition, record.offset
+                    )
+                    result.rule_errors += 1
         for pid, (state, offsets, partition) in states.items():
             result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets})
+        result.decision_keys = store.pending
         return result
+
+    def _decide(
+        self, rules: RuleSet, store: BatchStore, record: Record, result: BatchResult
+    ) -> None:
+        assert result.last_applied is not None and self.facts is not None
+        event, state, sentiment = result.last_applied
+        trigger = TRIGGERS[record.topic]
+        facts = self.facts(trigger, event, state, sentiment)
+        store.partition = record.partition
+        for decision in rules.evaluate(trigger, facts, store, self.clock(), result.rule_stats):
+            result.decisions.append(
+                (decision.subject_id.encode(), orjson.dumps(decision.to_dict()))
+            )
+            result.decided[decision.rule_id, decision.action] += 1
 
     def _decode(self, record: Record) -> InputEvent | Rejection:
         event = decode(record.topic, record.value, self.max_payload_bytes)
@@ -174,11 +253,12 @@ class BatchProcessor:
             result.outcomes[record.topic, "duplicate"] += 1
             return
         state.apply(event)
-        if isinstance(sentiment, Sentiment) and isinstance(event, ReviewEvent):
-            state.apply_sentiment(event.ts, sentiment.score, sentiment.label == "negative")
-            result.scored.append(scored_record(event, sentiment))
-        result.seen[event.event_id] = (record.partition, event.ts)
         scored = sentiment if isinstance(sentiment, Sentiment) else None
+        if scored is not None and isinstance(event, ReviewEvent):
+            state.apply_sentiment(event.ts, scored.score, scored.label == "negative")
+            result.scored.append(scored_record(event, scored))
+        result.seen[event.event_id] = (record.partition, event.ts)
+        result.last_applied = (event, state, scored)
         result.feedback.append(feedback_record(record.topic, event, scored))
         result.outcomes[record.topic, "processed"] += 1
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from models.popularity import STATE_VERSION, DecayedPopularity
 from streams.metrics import Metrics
-from streams.schemas import ClickEvent, ReviewEvent, SaleEvent
+from streams.schemas import ClickEvent, InputEvent, ReviewEvent, SaleEvent
 from streams.settings import Settings
 from streams.topics import FEEDBACK
 from streams.users import UserActivity
@@ -38,6 +38,8 @@ WEIGHTS = {"view": 1.0, "favorite": 2.0, "add_to_cart": 3.0, "sale": 5.0}
 #: User facts' recommendations come from the global top this many items, reread after
 #: ``HEAD_TTL`` seconds (ranking per event costs ~50 us; filtering a cached head ~1 us).
 HEAD_ITEMS, HEAD_TTL = 64, 1.0
+#: Events evaluated here but not yet back from the feedback log, kept per user / users.
+IN_FLIGHT_PER_USER, IN_FLIGHT_USERS = 256, 10_000
 
 
 class RecentIds:
@@ -82,6 +84,7 @@ class FeedbackReplica:
         self._head: list[str] = []
         self._head_at = -math.inf
         self.recent = RecentIds(settings.replica_dedup_ids)
+        self._flight: dict[str, deque[InputEvent]] = {}
         self.offset = 0
         self.applied = 0
 
@@ -134,11 +137,29 @@ class FeedbackReplica:
     ) -> dict[str, Any]:
         """The user facts of ``event`` (learned or not), with the user's top
         ``recommendations`` product ids (none asked: the fact is left out)."""
-        pending = None if event.event_id in self.recent else event
+        pending = self._in_flight(event)
         facts = self.users.facts(event.user_id, event.product_id, event.ts, pending=pending)
         if recommendations > 0:
             facts["user_top_recommendations"] = self.top_items(event.user_id, recommendations)
         return facts
+
+    def _in_flight(self, event: ReviewEvent | ClickEvent | SaleEvent) -> list[InputEvent]:
+        """This user's events evaluated here but not yet back from the log, ``event`` last.
+
+        An event's feedback record reaches the replica a batch or so after its rules
+        ran; until then its user facts must still count it, and the events of the same
+        batch before it.
+        """
+        queue = self._flight.get(event.user_id)
+        if queue is None:
+            queue = self._flight[event.user_id] = deque(maxlen=IN_FLIGHT_PER_USER)
+            if len(self._flight) > IN_FLIGHT_USERS:  # forget the oldest user's queue
+                self._flight.pop(next(iter(self._flight)))
+        while queue and queue[0].event_id in self.recent:
+            queue.popleft()
+        if event.event_id not in self.recent:
+            queue.append(event)
+        return [e for e in queue if e.event_id not in self.recent]
 
     def top_items(self, user_id: str, k: int) -> list[str]:
         """:meth:`recommend`'s items, from a global head at most ``HEAD_TTL`` seconds old."""

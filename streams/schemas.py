@@ -8,7 +8,7 @@ strings. Unknown fields are rejected, so a typo never passes silently.
 >>> ClickEvent.model_validate({"event_id": "e1", "ts": 1.5e9, "user_id": 7,
 ...                            "product_id": "p1", "action": "view"}).user_id
 '7'
->>> sorted(SCHEMAS)
+>>> sorted(json_schemas())
 ['clicks', 'decisions', 'products', 'reviews', 'sales']
 """
 
@@ -101,38 +101,7 @@ class ProductEvent(_Event):
     lead_time_days: Annotated[float, Field(ge=0, le=3650, allow_inf_nan=False)] | None = None
 
 
-class Decision(BaseModel):
-    """An automated decision emitted to the ``decisions`` topic.
-
-    ``decision_id`` is deterministic (rule, subject, trigger window), so a
-    consumer can drop duplicates after a redelivery.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schema_version: Literal[1] = 1
-    decision_id: Id
-    ts: float
-    rule_id: Id
-    action: Id
-    subject_type: Literal["product", "user", "review"]
-    subject_id: Id
-    reason: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    trigger_event_id: Id | None = None
-
-
 InputEvent = ReviewEvent | ClickEvent | SaleEvent | ProductEvent
-
-#: Logical topic name -> the model of its values.
-SCHEMAS: dict[str, type[BaseModel]] = {
-    "reviews": ReviewEvent,
-    "clicks": ClickEvent,
-    "sales": SaleEvent,
-    "products": ProductEvent,
-    "decisions": Decision,
-}
 
 #: The input topics and their event models.
 INPUT_SCHEMAS: dict[str, type[_Event]] = {
@@ -144,5 +113,9 @@ INPUT_SCHEMAS: dict[str, type[_Event]] = {
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema (draft 2020-12) of every topic's values, for producers in any language."""
-    return {topic: model.model_json_schema() for topic, model in SCHEMAS.items()}
+    """JSON Schema (draft 2020-12) of every topic's values, for producers and consumers in any
+    language; ``decisions`` is the rules engine's :data:`rules.DECISION_JSON_SCHEMA`."""
+    from rules import DECISION_JSON_SCHEMA
+
+    schemas = {topic: model.model_json_schema() for topic, model in INPUT_SCHEMAS.items()}
+    return {**schemas, "decisions": DECISION_JSON_SCHEMA}

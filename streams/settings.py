@@ -105,6 +105,23 @@ class Settings(BaseSettings):
     sentiment_max_batch: int = Field(
         256, ge=1, le=65_536, description="Most reviews per ONNX Runtime call."
     )
+    rules_path: Path | None = Field(
+        None,
+        description="Rule file or folder of *.yaml rules. Unset: the bundled default pack.",
+    )
+    rules_watch_interval: float = Field(
+        2.0,
+        ge=0,
+        le=3_600,
+        allow_inf_nan=False,
+        description="How often workers look for changed rule files, s; 0: never.",
+    )
+    decision_retention: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Keep dedup/cooldown memory this long, s of event time; 0: what the rules need (>= 1 day).",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="Bearer token for admin endpoints (rule reload, model swap); unset: disabled.",

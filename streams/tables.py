@@ -3,6 +3,8 @@
 * ``products``: product id -> ``{"s": ProductState.to_dict(), "o": offsets}``,
   co-partitioned with the input topics (all keyed by product id).
 * ``seen``: event id -> ``[partition, ts]``, the deduplication memory.
+* ``decisions``: the rules engine's dedup and cooldown keys -> event time, so a
+  decision is not made twice for one trigger, across restarts too.
 
 Keys are raw UTF-8 bytes, as on the input topics, so that Faust's request
 routing (``table_route``) hashes a product id to the partition that holds it.
@@ -29,6 +31,7 @@ from streams.settings import Settings
 class Tables:
     products: faust.Table
     seen: faust.Table
+    decisions: faust.Table
 
 
 def make_tables(app: faust.App, settings: Settings) -> Tables:
@@ -40,7 +43,7 @@ def make_tables(app: faust.App, settings: Settings) -> Tables:
             key_type=bytes,  # values: JSON, Faust's default
         )
 
-    return Tables(products=table("products"), seen=table("seen"))
+    return Tables(products=table("products"), seen=table("seen"), decisions=table("decisions"))
 
 
 @contextlib.contextmanager

@@ -39,7 +39,10 @@ import bisect
 import sys
 from array import array
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
+
+from pydantic import BaseModel
 
 from streams.schemas import ClickEvent, InputEvent, SaleEvent
 
@@ -149,16 +152,21 @@ class UserActivity:
             p.cart_ts = None
 
     def facts(
-        self, user_id: str, product_id: str, now: float, pending: InputEvent | None = None
+        self,
+        user_id: str,
+        product_id: str,
+        now: float,
+        pending: InputEvent | Sequence[InputEvent] | None = None,
     ) -> dict[str, Any]:
-        """The user facts at event time ``now``; with ``pending``, as if it were learned first
-        (for the event being evaluated, which reaches this state later), nothing changed."""
+        """The user facts at event time ``now``; with ``pending`` events, as if they were
+        learned first, in order (the event being evaluated and others of its batch, which
+        reach this state later through the log), nothing changed."""
         user = self._users.get(user_id) or _User()
+        events = [pending] if isinstance(pending, BaseModel) else list(pending or ())
+        for event in events:
+            if isinstance(event, ClickEvent | SaleEvent) and event.user_id == user_id:
+                user, _ = self._with(user, event)
         product = user.products.get(product_id)
-        if isinstance(pending, ClickEvent | SaleEvent) and pending.user_id == user_id:
-            user, product = self._with(user, pending)
-            if pending.product_id != product_id:
-                product = user.products.get(product_id)
         if product is None:
             product = _Product()
         views, since = product.views, max(now - DAY, product.bought_ts)

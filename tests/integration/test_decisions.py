@@ -1,0 +1,210 @@
+"""Rules on the real embedded broker: events become explained decisions on ``decisions``,
+each once, also across a redelivery and a worker restart; rule files reload hot, and a
+bad one is rejected with its line while the running rules keep deciding."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from rules import DEFAULT_RULES
+from streams.producing import publish
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TS = 1_764_300_000.0
+ANGRY = "太差了，用了一天就坏了，客服也不理人，再也不买"
+
+
+def event(**fields: Any) -> bytes:
+    return orjson.dumps(fields)
+
+
+def angry_review(i: int, pid: str = "p1") -> tuple[str, bytes]:
+    body = event(event_id=f"r{i}", ts=TS + i, user_id=f"u{i}", product_id=pid, text=ANGRY, rating=1)
+    return "reviews", body
+
+
+def restock_story(pid: str = "p2") -> list[tuple[str, bytes]]:
+    """Stock 10, lead time 7 days, then 3 sales of 2 units: 6 units/day x 7 days > 4 left."""
+    items = [
+        (
+            "products",
+            event(
+                event_id=f"{pid}-cat", ts=TS, product_id=pid, stock=10, lead_time_days=7, price=20.0
+            ),
+        )
+    ]
+    for i in range(3):
+        items.append(
+            (
+                "sales",
+                event(
+                    event_id=f"{pid}-s{i}",
+                    ts=TS + 10 + i,
+                    user_id=f"b{i}",
+                    product_id=pid,
+                    quantity=2,
+                    price=20.0,
+                ),
+            )
+        )
+    return items
+
+
+def hesitant_user(pid: str = "p3", user: str = "hesitant") -> list[tuple[str, bytes]]:
+    return [
+        (
+            "clicks",
+            event(event_id=f"v{i}", ts=TS + 20 + i, user_id=user, product_id=pid, action="view"),
+        )
+        for i in range(3)
+    ]
+
+
+async def read_all(
+    bootstrap: str, topic: str, settle: float = 3.0, timeout: float = 60.0, at_least: int = 1
+) -> list[dict[str, Any]]:
+    """Every record on ``topic``: waits for ``at_least``, then until ``settle`` s pass quietly."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for r in records:
+                    found.append({"key": r.key.decode(), **orjson.loads(r.value)})
+                quiet_since = time.monotonic()
+            if len(found) >= at_least and time.monotonic() - quiet_since > settle:
+                break
+    finally:
+        await consumer.stop()
+    return found
+
+
+def by_rule(decisions: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in decisions:
+        out.setdefault(d["rule_id"], []).append(d)
+    return out
+
+
+def test_events_become_explained_decisions_once_across_redelivery_and_restart(
+    spawn_worker, broker, prefix: str
+) -> None:
+    worker = spawn_worker()
+    settings = Settings(topic_prefix=prefix)
+    story = [angry_review(1), *restock_story(), *hesitant_user()]
+    asyncio.run(publish(settings, broker.bootstrap, story))
+    first = asyncio.run(read_all(broker.bootstrap, f"{prefix}decisions", at_least=3))
+    rules = by_rule(first)
+
+    (angry,) = rules["escalate_angry_review"]
+    assert angry["action"] == "escalate_to_support" and angry["key"] == "r1"
+    assert (angry["subject_type"], angry["subject_id"]) == ("review", "r1")
+    assert angry["trigger_event_id"] == "r1" and angry["evidence"]["review_text"] == ANGRY
+    assert "Angry review of product p1 by user u1" in angry["reason"]
+    assert angry["model_versions"]["sentiment"] == worker.get("/model")["version"]
+
+    (restock,) = rules["restock_low_stock"]
+    assert (restock["subject_id"], restock["action"]) == ("p2", "restock")
+    assert restock["trigger_event_id"] == "p2-s2", "fires on the third sale (min evidence 3)"
+    assert "sells 6 units a day" in restock["reason"] and "only 4 are in stock" in restock["reason"]
+    assert restock["params"]["quantity"] == 2 * 6 * 7 - 4
+
+    (win_back,) = rules["win_back_hesitant_user"]
+    assert (win_back["subject_type"], win_back["subject_id"]) == ("user", "hesitant")
+    assert win_back["trigger_event_id"] == "v2" and win_back["params"]["product_id"] == "p3"
+    assert "viewed product p3 3 times" in win_back["reason"]
+
+    # the same events again (a producer retry), then a restart and more of them
+    asyncio.run(publish(settings, broker.bootstrap, story))
+    worker.stop()
+    worker.start()
+    asyncio.run(publish(settings, broker.bootstrap, [*story, angry_review(2)]))
+    after = asyncio.run(read_all(broker.bootstrap, f"{prefix}decisions", at_least=len(first) + 1))
+    ids = [d["decision_id"] for d in after]
+    assert len(ids) == len(set(ids)) == len(first) + 1, by_rule(after).keys()
+    assert by_rule(after)["escalate_angry_review"][-1]["trigger_event_id"] == "r2"
+    metrics = worker.metrics_text()
+    assert (
+        'pulse_rules_decisions_total{action="escalate_to_support",rule="escalate_angry_review"} 1.0'
+        in metrics
+    )
+
+
+BAD_RULE = """rules:
+  - id: broken
+    description: refers to a fact that does not exist
+    version: 1
+    triggers: click
+    when: views_1h > 3 and no_such_fact == 1
+    then:
+      action: alert
+    reason: never
+"""
+
+FAVORITE_RULE = """rules:
+  - id: tell_on_favorite
+    description: Alert when someone marks p9 as a favourite.
+    version: 1
+    triggers: click
+    when: click_action == "favorite" and product_id == "p9"
+    then:
+      action: alert
+      params:
+        channel: test
+    reason: User {user_id} likes {product_id}.
+"""
+
+
+def test_rule_files_reload_hot_and_a_bad_one_keeps_the_running_rules(
+    spawn_worker, broker, prefix: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES, folder)
+    worker = spawn_worker(
+        PULSE_RULES_PATH=str(folder), PULSE_RULES_WATCH_INTERVAL="0.5", PULSE_ADMIN_TOKEN="tok"
+    )
+    settings = Settings(topic_prefix=prefix)
+    loaded = len(worker.get("/rules")["rules"])
+
+    (folder / "zz_broken.yaml").write_text(BAD_RULE)
+    deadline = time.monotonic() + 20
+    while not worker.get("/rules")["last_errors"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    (error,) = worker.get("/rules")["last_errors"]
+    assert "zz_broken.yaml:6" in error and "no_such_fact" in error and "broken" in error
+    status, body = worker.post("/admin/rules/reload", {}, token="tok")
+    assert status == 400 and "previous rules kept" in body["message"]
+    assert worker.post("/admin/rules/reload", {})[0] == 401
+    assert len(worker.get("/rules")["rules"]) == loaded
+
+    asyncio.run(publish(settings, broker.bootstrap, [angry_review(1)]))
+    (decision,) = asyncio.run(read_all(broker.bootstrap, f"{prefix}decisions"))
+    assert decision["rule_id"] == "escalate_angry_review", "the running rules still decide"
+
+    (folder / "zz_broken.yaml").unlink()
+    (folder / "favorite.yaml").write_text(FAVORITE_RULE)
+    while "tell_on_favorite" not in {r["id"] for r in worker.get("/rules")["rules"]}:
+        assert time.monotonic() < deadline + 20
+        time.sleep(0.2)
+    click = event(event_id="f1", ts=TS, user_id="u7", product_id="p9", action="favorite")
+    asyncio.run(publish(settings, broker.bootstrap, [("clicks", click)]))
+    decisions = asyncio.run(read_all(broker.bootstrap, f"{prefix}decisions", at_least=2))
+    assert decisions[-1]["rule_id"] == "tell_on_favorite"
+    assert decisions[-1]["reason"] == "User u7 likes p9."
+    assert 'pulse_rules_reloads_total{outcome="failed"}' in worker.metrics_text()
