@@ -62,6 +62,7 @@ def register(pulse: Pulse) -> None:
             result = processor.process(records)
             await _emit(pulse, result)
             _store(pulse, result, events)
+            await _flush(pulse)
             for pruner in pruners:
                 pruner.maybe_prune(events)
             _count(pulse, result, records, started)
@@ -134,6 +135,19 @@ def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) ->
         put(decisions, by_partition[partition], key, [partition, ts])
 
 
+async def _flush(pulse: Pulse) -> None:
+    """Wait until the batch's table writes are on the broker.
+
+    Faust queues changelog writes in its producer buffer; a worker killed before
+    they are sent would apply (and decide) those events again after a restart.
+    Waiting here bounds that window to the changelog round trip.
+    """
+    producer = pulse.app.producer
+    while producer.buffer.size:
+        await producer.buffer.flush()
+    await producer.flush()
+
+
 def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: float) -> None:
     metrics = pulse.metrics
     for (topic, outcome), n in result.outcomes.items():
@@ -145,6 +159,8 @@ def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: fl
     for (rule, action), n in result.decided.items():
         metrics.decisions.labels(rule=rule, action=action).inc(n)
     stats = result.rule_stats
+    if stats.evaluated or result.rule_seconds:
+        metrics.rules_eval_seconds.observe(result.rule_seconds)
     metrics.rules_evaluations.inc(stats.evaluated)
     if stats.duplicates:
         metrics.decisions_suppressed.labels(reason="duplicate").inc(stats.duplicates)

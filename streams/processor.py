@@ -105,6 +105,8 @@ class BatchResult:
     decision_keys: dict[str, tuple[int, float]] = field(default_factory=dict)
     rule_stats: EvalStats = field(default_factory=EvalStats)
     rule_errors: int = 0
+    #: Time spent building facts and evaluating rules in this batch.
+    rule_seconds: float = 0.0
     #: The event the last record applied (for rules), with its product state and sentiment.
     last_applied: tuple[InputEvent, ProductState, Sentiment | None] | None = None
 
@@ -182,6 +184,7 @@ class BatchProcessor:
                 result.outcomes[record.topic, "dead_letter"] += 1
                 continue
             if rules is not None and result.last_applied is not None:
+                started = time.perf_counter()
                 try:
                     self._decide(rules, store, record, result)
                 except Exception:  # the event is applied; only its decisions are lost
@@ -189,6 +192,7 @@ class BatchProcessor:
                         "rules on %s[%d]@%d failed", record.topic, record.partition, record.offset
                     )
                     result.rule_errors += 1
+                result.rule_seconds += time.perf_counter() - started
         for pid, (state, offsets, partition) in states.items():
             result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets})
         result.decision_keys = store.pending
