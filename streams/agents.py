@@ -21,7 +21,8 @@ import faust
 from streams import facts
 from streams.codec import Rejection
 from streams.processor import BatchProcessor, BatchResult, FactsBuilder, Record
-from streams.tables import delete, get, put
+from streams.tables import delete, flush_writes, get, put, stored_ts
+from streams.ticks import Ticker
 
 if TYPE_CHECKING:
     from streams.app import Pulse
@@ -46,8 +47,9 @@ def register(pulse: Pulse) -> None:
         scorer=pulse.sentiment,
         rules=lambda: pulse.rules.current,
         facts=facts_builder(pulse),
-        read_decision=lambda key: _decision_ts(get(tables.decisions, key)),
+        read_decision=lambda key: stored_ts(get(tables.decisions, key)),
     )
+    lock = asyncio.Lock()
     pruners = [
         Pruner(pulse, tables.seen, "event ids", lambda: settings.dedup_horizon),
         Pruner(pulse, tables.decisions, "decision keys", lambda: pulse.rules.retention),
@@ -59,13 +61,16 @@ def register(pulse: Pulse) -> None:
         async for events in batches:
             started = time.perf_counter()
             records = [_record(pulse, e) for e in events]
-            result = processor.process(records)
-            await _emit(pulse, result)
-            _store(pulse, result, events)
-            await _flush(pulse)
+            async with lock:  # a tick never decides between our evaluation and our writes
+                result = processor.process(records)
+                await _emit(pulse, result)
+                _store(pulse, result, events)
+                await flush_writes(pulse.app)
             for pruner in pruners:
                 pruner.maybe_prune(events)
             _count(pulse, result, records, started)
+
+    pulse.app.task(Ticker(pulse, lock).run)
 
 
 def facts_builder(pulse: Pulse) -> FactsBuilder:
@@ -135,19 +140,6 @@ def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) ->
         put(decisions, by_partition[partition], key, [partition, ts])
 
 
-async def _flush(pulse: Pulse) -> None:
-    """Wait until the batch's table writes are on the broker.
-
-    Faust queues changelog writes in its producer buffer; a worker killed before
-    they are sent would apply (and decide) those events again after a restart.
-    Waiting here bounds that window to the changelog round trip.
-    """
-    producer = pulse.app.producer
-    while producer.buffer.size:
-        await producer.buffer.flush()
-    await producer.flush()
-
-
 def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: float) -> None:
     metrics = pulse.metrics
     for (topic, outcome), n in result.outcomes.items():
@@ -170,10 +162,6 @@ def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: fl
         metrics.rules_errors.inc(result.rule_errors)
     metrics.batch_duration.observe(time.perf_counter() - started)
     metrics.products.set(len(pulse.tables.products.data))
-
-
-def _decision_ts(value: Any) -> float | None:
-    return None if value is None else float(value[1])
 
 
 class Pruner:

@@ -43,7 +43,8 @@ from streams.state import ProductState
 
 log = logging.getLogger(__name__)
 
-#: A stored product value: ``{"s": ProductState.to_dict(), "o": {"clicks:3": 1234}}``.
+#: A stored product value: ``{"s": ProductState.to_dict(), "o": {"clicks:3": 1234}, "p": 3}``
+#: (state, last applied offset per source partition, the product's partition).
 StoredProduct = dict[str, Any]
 #: The rules trigger of each input topic.
 TRIGGERS = {"reviews": "review", "clicks": "click", "sales": "sale", "products": "product"}
@@ -194,7 +195,7 @@ class BatchProcessor:
                     result.rule_errors += 1
                 result.rule_seconds += time.perf_counter() - started
         for pid, (state, offsets, partition) in states.items():
-            result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets})
+            result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets, "p": partition})
         result.decision_keys = store.pending
         return result
 

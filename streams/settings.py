@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="How often workers look for changed rule files, s; 0: never.",
     )
+    tick_interval: float = Field(
+        60.0,
+        ge=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="How often 'tick' rules re-read every active product's windows, s; 0: never.",
+    )
     decision_retention: float = Field(
         0.0,
         ge=0,

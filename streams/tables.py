@@ -1,6 +1,6 @@
 """Pulse's Faust tables and how an agent writes to them from a batch.
 
-* ``products``: product id -> ``{"s": ProductState.to_dict(), "o": offsets}``,
+* ``products``: product id -> ``{"s": ProductState.to_dict(), "o": offsets, "p": partition}``,
   co-partitioned with the input topics (all keyed by product id).
 * ``seen``: event id -> ``[partition, ts]``, the deduplication memory.
 * ``decisions``: the rules engine's dedup and cooldown keys -> event time, so a
@@ -71,3 +71,27 @@ def delete(table: faust.Table, event: faust.EventT, key: bytes) -> None:
     """``del table[key]`` with the changelog partition of ``event``."""
     with as_current(event):
         table.pop(key, None)
+
+
+def put_at(table: faust.Table, partition: int, key: str, value: Any) -> None:
+    """``table[key] = value`` with changelog ``partition``, outside any event (timers)."""
+    raw = key.encode()
+    table.data[raw] = value
+    table.send_changelog(partition, raw, value)
+
+
+def stored_ts(value: Any) -> float | None:
+    """The time of a ``[partition, ts]`` value (seen ids, decision keys), or None."""
+    return None if value is None else float(value[1])
+
+
+async def flush_writes(app: faust.App) -> None:
+    """Wait until every queued table write (changelog record) is on the broker.
+
+    Faust queues changelog writes in its producer buffer; a worker killed before
+    they are sent would apply (and decide) those events again after a restart.
+    """
+    producer = app.producer
+    while producer.buffer.size:
+        await producer.buffer.flush()
+    await producer.flush()

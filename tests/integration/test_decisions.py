@@ -208,3 +208,43 @@ def test_rule_files_reload_hot_and_a_bad_one_keeps_the_running_rules(
     assert decisions[-1]["rule_id"] == "tell_on_favorite"
     assert decisions[-1]["reason"] == "User u7 likes p9."
     assert 'pulse_rules_reloads_total{outcome="failed"}' in worker.metrics_text()
+
+
+QUIET_RULE = """rules:
+  - id: product_went_quiet
+    description: A product viewed earlier today but not in the last hour.
+    version: 1
+    triggers: tick
+    when: views_1h == 0 and views_24h >= 2
+    window: 1h
+    then:
+      action: alert
+      params:
+        channel: test
+    reason: Product {product_id} had {views_24h} views today and none in the last hour.
+"""
+
+
+def test_ticks_decide_on_windows_without_new_events_once_per_window(
+    spawn_worker, broker, prefix: str, tmp_path: Path
+) -> None:
+    (tmp_path / "quiet.yaml").write_text(QUIET_RULE)
+    worker = spawn_worker(PULSE_RULES_PATH=str(tmp_path / "quiet.yaml"), PULSE_TICK_INTERVAL="0.5")
+    views = [
+        (
+            "clicks",
+            event(
+                event_id=f"q{i}", ts=TS - 7200 + i, user_id="u", product_id="quiet", action="view"
+            ),
+        )
+        for i in range(3)
+    ]
+    busy = event(event_id="b1", ts=TS, user_id="u", product_id="busy", action="view")
+    settings = Settings(topic_prefix=prefix)
+    asyncio.run(publish(settings, broker.bootstrap, [*views, ("clicks", busy)]))
+    decisions = asyncio.run(read_all(broker.bootstrap, f"{prefix}decisions", settle=3.0))
+    assert [(d["rule_id"], d["subject_id"], d["trigger"]) for d in decisions] == [
+        ("product_went_quiet", "quiet", "tick")
+    ], "one decision per window however many ticks ran, none for the busy product"
+    assert decisions[0]["reason"] == "Product quiet had 3 views today and none in the last hour."
+    assert decisions[0]["trigger_event_id"].startswith("tick:quiet:")
