@@ -9,8 +9,10 @@ touches one bucket of each; closing an hour teaches the product's sales anomaly
 detector (:mod:`models.anomaly`) that hour's units (a later event of a closed
 hour counts in the windows only), so its state travels with the product's.
 
-``stock`` is the latest product update's, minus the units sold since (never
-below 0). ``lead_time_days`` and ``price`` are the latest update's.
+``stock`` is the latest product update's (by event time, kept in ``stock_ts``),
+minus the units of sales that happened at or after it (never below 0): a sale
+older than the stock figure is already in it, whatever order the two topics were
+read in. ``lead_time_days`` and ``price`` are the latest update's.
 
 ``remove_from_cart`` clicks are counted in their own total, ``removals``; they
 do not subtract from ``carts`` and are not bucketed.
@@ -176,7 +178,8 @@ class ProductState:
             bucket[ORDERS] += 1
             bucket[UNITS] += quantity
             bucket[REVENUE] += revenue
-        if (stock := self.catalog["stock"]) is not None:
+        stock, since = self.catalog["stock"], self.catalog.get("stock_ts")
+        if stock is not None and (since is None or event.ts >= since):
             self.catalog["stock"] = max(0, stock - quantity)
 
     def _review(self, event: ReviewEvent) -> None:
@@ -188,10 +191,14 @@ class ProductState:
             bucket[REVIEWS] += 1
 
     def _catalog(self, event: ProductEvent) -> None:
+        since = self.catalog.get("stock_ts")
         for name in CATALOG:
             value = getattr(event, name)
-            if value is not None:
-                self.catalog[name] = value
+            if value is None or (name == "stock" and since is not None and event.ts < since):
+                continue  # a stock figure older than the one held is stale
+            self.catalog[name] = value
+        if event.stock is not None and (since is None or event.ts >= since):
+            self.catalog["stock_ts"] = event.ts
 
     def window(self, first_minute: int, last_minute: int) -> WindowCounts:
         """Sum of the minute buckets from ``first_minute`` to ``last_minute``, both included."""

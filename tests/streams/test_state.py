@@ -150,6 +150,7 @@ def test_product_event_updates_only_the_fields_it_carries() -> None:
         "category_id": None,
         "price": 9.5,
         "stock": 4,
+        "stock_ts": T0 + 1,
         "lead_time_days": 2.5,
     }
 
@@ -160,6 +161,13 @@ def test_sale_decrements_known_stock_but_not_below_zero() -> None:
     s.apply(sale(T0 + 2, 7))
     assert s.catalog["stock"] == 0
     assert state_of(sale(T0, 3)).catalog["stock"] is None
+
+
+def test_stock_is_by_event_time_whatever_order_the_topics_were_read_in() -> None:
+    late_sale = state_of(product(T0 + 10, stock=10), sale(T0 + 5, 3))  # already in the figure
+    assert late_sale.catalog["stock"] == 10
+    stale = state_of(product(T0 + 10, stock=10), product(T0, stock=99), sale(T0 + 20, 1))
+    assert (stale.catalog["stock"], stale.catalog["stock_ts"]) == (9, T0 + 10)
 
 
 def test_sale_without_price_adds_no_revenue() -> None:
