@@ -254,3 +254,5 @@ def test_ticks_decide_on_windows_without_new_events_once_per_window(
     ], "one decision per window however many ticks ran, none for the busy product"
     assert decisions[0]["reason"] == "Product quiet had 3 views today and none in the last hour."
     assert decisions[0]["trigger_event_id"].startswith("tick:quiet:")
+    metrics = worker.metrics_text()
+    assert 'pulse_rules_decisions_total{action="alert",rule="product_went_quiet"} 1.0' in metrics
