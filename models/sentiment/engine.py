@@ -231,7 +231,11 @@ def verify_model(path: str | Path, **load_args: Any) -> SentimentEngine:
 
 
 def _tolerance(tier: Tier) -> float:
-    """Batched vs one by one: exact for fp32; fp16 and dynamic int8 round differently."""
+    """Batched vs one by one: fp32 and int8 weights agree; fp16 kernels round differently.
+
+    Dynamically quantised activations (scaled per batch) fail: a review's score must
+    not depend on its neighbours in a batch.
+    """
     if isinstance(tier.inputs, HashedInputs):
         return 1e-5
-    return 1e-3 if tier.precision == "fp32" else 0.03
+    return 0.03 if tier.precision == "fp16" else 1e-3

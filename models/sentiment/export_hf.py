@@ -7,11 +7,11 @@ Needs the ``train`` extra and ``transformers`` (see docs/sentiment.md). Reads a 
 checkpoint folder (``config.json``, weights, and a fast tokenizer: ``tokenizer.json``
 or files ``AutoTokenizer`` can turn into one) and writes into ``OUT_DIR``:
 
-- ``model.onnx`` (fp32), ``model.int8.onnx`` (dynamic int8 weights, the CPU default)
-  and ``model.fp16.onnx`` (for GPU workers), inputs ``input_ids``, ``attention_mask``
-  (and ``token_type_ids`` where the model takes them), output ``logits``; the fp16
-  file is made from the int8 weights and ``model.skeleton.onnx`` (the graph without
-  them), so it can be rebuilt from those two alone (:mod:`models.sentiment.derive`);
+- ``model.onnx`` (fp32), ``model.int8.onnx`` (int8 weights, fp32 activations: the CPU
+  default and the file to commit) and ``model.fp16.onnx`` (for GPU workers, made from
+  the int8 file so it can be rebuilt from it alone: :mod:`models.sentiment.derive`),
+  inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model
+  takes them), output ``logits``;
 - ``tokenizer.json``, the tokenizer the engine serves with;
 - ``card.json`` / ``card.md``: each output class mapped to ``negative``, ``neutral`` or
   ``positive`` (from ``--labels``, or guessed from the checkpoint's ``id2label`` when
@@ -82,14 +82,13 @@ def export(
     if max_length > limit:
         raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (*FILES.values(), derive.SKELETON, cards.CARD, "card.md"):
+    for stale in (*FILES.values(), cards.CARD, "card.md"):
         (out / stale).unlink(missing_ok=True)
     paths = {"fp32": _to_onnx(model, input_names, out / FILES["fp32"], torch)}
     if int8:
-        paths["int8"] = _int8(paths["fp32"], out / FILES["int8"])
-        paths["skeleton"] = derive.skeleton(paths["fp32"], paths["int8"], out / derive.SKELETON)
+        paths["int8"] = derive.int8_weights(paths["fp32"], out / FILES["int8"])
     if fp16 and int8:  # the same way `python -m models.sentiment.derive` rebuilds it
-        paths["fp16"] = derive.rebuild(paths["skeleton"], paths["int8"], out / FILES["fp16"])
+        paths["fp16"] = derive.rebuild(paths["int8"], out / FILES["fp16"])
     elif fp16:
         paths["fp16"] = _fp16(paths["fp32"], out / FILES["fp16"])
     tok_path = out / "tokenizer.json"
@@ -123,7 +122,9 @@ def build_card(
         kind: {"path": p.name, "bytes": p.stat().st_size, "sha256": cards.digest(p.read_bytes())}
         for kind, p in paths.items()
     }
-    if "fp16" in files and "skeleton" in files:  # rebuilt elsewhere: bytes vary with onnx
+    if "int8" in files:
+        files["int8"]["quantization"] = derive.QUANTIZATION
+    if "fp16" in files and "int8" in files:  # rebuilt elsewhere: bytes vary with onnx
         del files["fp16"]["sha256"]
         files["fp16"]["rebuild"] = "python -m models.sentiment.derive <this folder>"
     return {
@@ -206,13 +207,6 @@ def _to_onnx(model: Any, input_names: list[str], path: Path, torch: Any) -> Path
             dynamo=False,
         )
     return path
-
-
-def _int8(src: Path, dst: Path) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    return dst
 
 
 def _fp16(src: Path, dst: Path) -> Path:

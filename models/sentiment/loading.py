@@ -75,7 +75,14 @@ def locate(path: Path, gpu: bool = False) -> tuple[Path, dict[str, Any] | None]:
             if (path / card["gpu_file"]).is_file():
                 name = card["gpu_file"]
             else:
-                log.warning("%s: no GPU file %s here: serving %s", path, card["gpu_file"], name)
+                log.warning(
+                    "%s: no GPU file %s here, serving %s (slow on a GPU): build it with "
+                    "`python -m models.sentiment.derive %s`",
+                    path,
+                    card["gpu_file"],
+                    name,
+                    path,
+                )
         if not name:
             raise InvalidModelError(f"{path / cards.CARD} names no default_file")
         file = path / name
@@ -98,11 +105,11 @@ def open_tier(path: Path, options: Options) -> Opened:
     """A tier for the model at ``path``; raises ``InvalidModelError`` with the reason."""
     gpu = options.gpu_first()
     file, card = locate(path, gpu)
-    session = _session(file, options)
+    session = _session(file, card, options)
     if gpu and card and file.name == card.get("gpu_file") and not _on_gpu(session):
         log.warning("%s did not start on a GPU: serving %s instead", file, card["default_file"])
         file, card = locate(path, False)
-        session = _session(file, options)
+        session = _session(file, card, options)
     if card and card.get("kind") == "transformer":
         tier = _transformer(session, file, card, options)
         return Opened(tier, card.get("version") or file.stem, file, card)
@@ -123,10 +130,20 @@ def _on_gpu(session: ort.InferenceSession) -> bool:
     return session.get_providers()[0] in runtime.GPU_PROVIDERS
 
 
-def _session(file: Path, o: Options) -> ort.InferenceSession:
+def _session(file: Path, card: dict[str, Any] | None, o: Options) -> ort.InferenceSession:
+    entry = _entry(card, file)
+    fold = entry.get("quantization", "").startswith("int8 weights")
     return runtime.open_session(
-        file, o.providers, o.require_gpu, o.intra_op_threads, o.inter_op_threads
+        file, o.providers, o.require_gpu, o.intra_op_threads, o.inter_op_threads, fold
     )
+
+
+def _entry(card: dict[str, Any] | None, file: Path) -> dict[str, Any]:
+    """The card's ``files`` entry of ``file`` (with its kind as ``kind``), or {}."""
+    for kind, entry in (card or {}).get("files", {}).items():
+        if entry.get("path") == file.name:
+            return {"kind": kind, **entry}
+    return {}
 
 
 def _check_digest(file: Path, expected: str) -> None:
@@ -171,9 +188,7 @@ def _transformer(
     kind = "gpu" if _on_gpu(session) else "cpu"
     budget = PAD_BUDGET_TOKENS[kind] if options.pad_budget is None else options.pad_budget
     inputs = TokenInputs(encoder, input_names(session))
-    precision = next(
-        (k for k, f in card.get("files", {}).items() if f.get("path") == file.name), "fp32"
-    )
+    precision = _entry(card, file).get("kind", "fp32")
     return Tier(session, inputs, head, options.max_batch, budget, options.io_binding, precision)
 
 

@@ -49,10 +49,17 @@ def open_session(
     require_gpu: bool,
     intra_op_threads: int,
     inter_op_threads: int,
+    fold_dequantize: bool = False,
 ) -> ort.InferenceSession:
-    """A session on the first usable provider, checked after it starts (see the module doc)."""
+    """A session on the first usable provider, checked after it starts (see the module doc).
+
+    ``fold_dequantize``: turn int8 weights (``DequantizeLinear`` of constants) into float
+    once at load instead of on every run.
+    """
     wanted = provider_names(providers)
     options = ort.SessionOptions()
+    if fold_dequantize:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

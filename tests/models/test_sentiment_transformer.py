@@ -21,6 +21,7 @@ from models.sentiment.exceptions import InvalidModelError
 
 torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
 transformers = pytest.importorskip("transformers", reason="needs transformers (train extra)")
+onnx = pytest.importorskip("onnx", reason="needs onnx (train extra)")
 
 SENTENCES = [
     "great phone, works perfectly and the battery lasts",
@@ -108,9 +109,10 @@ def test_export_writes_files_tokenizer_and_a_card_with_the_label_mapping(exporte
     assert card["output"] == "logits" and card["tokenizer"]["max_length"] == 32
     assert card["default_file"] == "model.int8.onnx" and card["gpu_file"] == "model.fp16.onnx"
     assert set(card["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
-    assert set(card["files"]) == {"fp32", "int8", "skeleton", "fp16"}
+    assert set(card["files"]) == {"fp32", "int8", "fp16"}
     assert "sha256" not in card["files"]["fp16"] and "derive" in card["files"]["fp16"]["rebuild"]
-    for kind in ("fp32", "int8", "skeleton"):
+    assert card["files"]["int8"]["quantization"].startswith("int8 weights")
+    for kind in ("fp32", "int8"):
         entry = card["files"][kind]
         assert cards.digest((exported / entry["path"]).read_bytes()) == entry["sha256"]
     assert "NEG -> negative" in (exported / "card.md").read_text()
@@ -159,7 +161,18 @@ def test_fp16_file_agrees_with_fp32(exported: Path) -> None:
     np.testing.assert_allclose(fp16.probabilities(TEXTS), fp32.probabilities(TEXTS), atol=0.02)
 
 
-def test_the_gpu_file_is_rebuilt_from_the_int8_file_and_skeleton(copy: Path) -> None:
+def test_int8_weights_keep_each_score_independent_of_its_batch(exported: Path) -> None:
+    fp32 = SentimentEngine.load(exported / "model.onnx", providers="cpu")
+    int8 = SentimentEngine.load(exported, providers="cpu", max_batch=3)
+    batch = int8.probabilities(TEXTS)
+    single = np.concatenate([int8.probabilities([t]) for t in TEXTS])
+    np.testing.assert_allclose(batch, single, atol=1e-5)
+    np.testing.assert_allclose(batch, fp32.probabilities(TEXTS), atol=0.05)
+    ops = {n.op_type for n in onnx.load(str(exported / "model.int8.onnx")).graph.node}
+    assert "DequantizeLinear" in ops and "DynamicQuantizeLinear" not in ops
+
+
+def test_the_gpu_file_is_rebuilt_from_the_int8_file(copy: Path) -> None:
     from models.sentiment import derive
 
     before = (copy / "model.fp16.onnx").read_bytes()
