@@ -66,7 +66,7 @@ def create_app(
     started: float | None = None,
 ) -> Pulse:
     """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
-    from streams import admin, agents, views
+    from streams import admin, agents, lag, views
     from streams.replica import FeedbackReplica
 
     metrics = Metrics(registry)
@@ -113,6 +113,7 @@ def create_app(
     admin.register(pulse)
     pulse.app.task(pulse.replica.run)
     pulse.app.task(pulse.rules.watch)
+    lag.register(pulse)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _ready(sender: Any, **kwargs: Any) -> None:

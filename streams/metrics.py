@@ -99,6 +99,45 @@ class Metrics:
             registry=r,
         )
 
+        self.lag_messages = Gauge(
+            "pulse_stream_consumer_lag_messages",
+            "Messages in this worker's input partitions after its group's committed offset.",
+            ["topic"],
+            registry=r,
+        )
+        self.lag_seconds = Gauge(
+            "pulse_stream_consumer_lag_seconds",
+            "Age of the oldest message after the committed offset in this worker's partitions.",
+            ["topic"],
+            registry=r,
+        )
+        self.lag_probes = Counter(
+            "pulse_stream_lag_probes_total",
+            "Lag measurements, by outcome (ok, partial: a partition did not answer, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.partitions_assigned = Gauge(
+            "pulse_stream_partitions_assigned",
+            "Input topic partitions assigned to this worker (all input topics together).",
+            registry=r,
+        )
+        self.rebalances = Counter(
+            "pulse_worker_rebalances_total",
+            "Partition assignments this worker received (its first join included).",
+            registry=r,
+        )
+        self.feedback_lag_messages = Gauge(
+            "pulse_feedback_lag_messages",
+            "Feedback-log records this worker's replica has not applied yet.",
+            registry=r,
+        )
+        self.feedback_lag_seconds = Gauge(
+            "pulse_feedback_lag_seconds",
+            "Age of the oldest feedback-log record this worker's replica has not applied.",
+            registry=r,
+        )
+
         self.sentiment_reviews = Counter(
             "pulse_sentiment_reviews_total",
             "Reviews scored by the sentiment model.",
