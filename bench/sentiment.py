@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.model, providers=args.providers, intra_op_threads=args.threads, max_batch=128
     )
     options = ort.SessionOptions()
+    options.add_session_config_entry(
+        "session.disable_quant_qdq", "1"
+    )  # as the engine: int8 weights folded
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     bare = ort.InferenceSession(str(engine.path), options, providers=engine.session.get_providers())
