@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test install lint unit integration clean
+.PHONY: up test install lint unit integration prometheus clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,24 @@ install: $(STAMP)
 up: $(STAMP)
 	$(VENV)/bin/pulse up --demo
 
+## Debian's prometheus (server + promtool): the observability tests and `pulse up --observe`
+## use it. Installed when missing (as root, with apt-get); idempotent. On a host with
+## systemd the package also starts a service on :9090, which Pulse does not need.
+prometheus:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
+	  echo "prometheus: $$(prometheus --version 2>&1 | head -n1)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "prometheus: installing Debian's package"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+	  echo "prometheus: $$(prometheus --version 2>&1 | head -n1)"; \
+	else \
+	  echo "prometheus: not installed, and apt-get is unavailable or this is not root:" \
+	       "the tests that need it are skipped (apt-get install prometheus, or put it on PATH)"; \
+	fi
+
 ## Everything CI runs: static checks, unit, agent and integration tests.
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(VENV)/bin/ruff check streams models graph rules tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
@@ -27,7 +43,7 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not integration"
 
-integration: $(STAMP)
+integration: $(STAMP) prometheus
 	$(VENV)/bin/pytest -q -m integration
 
 clean:

@@ -13,6 +13,7 @@ embedded broker alike (whose ListOffsets answers short: see :mod:`streams.tansu`
 
 The feedback replica is measured the same way, from the next offset it will apply.
 Rebalances are counted as they happen: each new partition assignment is one.
+(:func:`register` also exports whether a GPU was asked for: ``pulse_sentiment_gpu_requested``.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from models.sentiment.runtime import GPU_PROVIDERS, provider_names
 from streams.metrics import Metrics
+from streams.sentiment import providers_for
+from streams.settings import Settings
 from streams.topics import FEEDBACK, INPUTS
 
 if TYPE_CHECKING:
@@ -222,8 +226,23 @@ class LagMonitor:
         m.lag_probes.labels(outcome="partial" if unread else "ok").inc()
 
 
+def gpu_requested(settings: Settings) -> bool:
+    """True when the sentiment settings ask for a GPU (``auto`` does where CUDA is offered).
+
+    >>> gpu_requested(Settings(sentiment_providers="cuda,cpu")), gpu_requested(Settings(sentiment_providers="cpu"))
+    (True, False)
+    """
+    wanted = provider_names(providers_for(settings.sentiment_providers))
+    return settings.sentiment_require_gpu or bool(GPU_PROVIDERS & set(wanted))
+
+
 def register(pulse: Pulse, interval: float = LAG_INTERVAL) -> LagMonitor:
-    """Measure lag in a background task of ``pulse.app`` and count its rebalances."""
+    """Measure lag in a background task of ``pulse.app`` and count its rebalances.
+
+    Also exports whether a GPU was asked for, so that an alert can tell when the model
+    silently runs on the CPU instead (the provider in use is exported with the model).
+    """
+    pulse.metrics.sentiment_gpu_requested.set(1 if gpu_requested(pulse.settings) else 0)
     monitor = LagMonitor(pulse, interval)
     pulse.app.task(monitor.run)
     pulse.app.on_partitions_assigned.connect(monitor.on_assigned)  # type: ignore[arg-type]

@@ -185,6 +185,12 @@ class Metrics:
             "1 when PULSE_SENTIMENT_REQUIRE_GPU is set.",
             registry=r,
         )
+        self.sentiment_gpu_requested = Gauge(
+            "pulse_sentiment_gpu_requested",
+            "1 when a GPU provider was asked for (named in PULSE_SENTIMENT_PROVIDERS, found by "
+            "'auto', or required), whatever provider really started.",
+            registry=r,
+        )
         self.sentiment_swaps = Counter(
             "pulse_sentiment_model_swaps_total",
             "Model swaps asked for, by outcome (swapped, rejected).",
