@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from rules import DEFAULT_RULES
 from streams.producing import publish
 from streams.settings import Settings
+from tests.integration.topics import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -68,30 +68,6 @@ def hesitant_user(pid: str = "p3", user: str = "hesitant") -> list[tuple[str, by
         )
         for i in range(3)
     ]
-
-
-async def read_all(
-    bootstrap: str, topic: str, settle: float = 3.0, timeout: float = 60.0, at_least: int = 1
-) -> list[dict[str, Any]]:
-    """Every record on ``topic``: waits for ``at_least``, then until ``settle`` s pass quietly."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list[dict[str, Any]] = []
-    try:
-        deadline, quiet_since = time.monotonic() + timeout, time.monotonic()
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                for r in records:
-                    found.append({"key": r.key.decode(), **orjson.loads(r.value)})
-                quiet_since = time.monotonic()
-            if len(found) >= at_least and time.monotonic() - quiet_since > settle:
-                break
-    finally:
-        await consumer.stop()
-    return found
 
 
 def by_rule(decisions: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -18,7 +18,7 @@ from streams.replay import read_dataset
 from streams.schemas import ReviewEvent
 from streams.sentiment import LiveModel
 from streams.settings import Settings, load_settings
-from tests.integration.test_decisions import read_all
+from tests.integration.topics import read_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 

@@ -8,10 +8,10 @@ import time
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from streams.producing import publish
 from streams.settings import Settings
+from tests.integration.topics import consume
 
 pytestmark = pytest.mark.integration
 
@@ -46,23 +46,6 @@ MALFORMED = [
 ]
 
 
-async def dead_letters(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < n and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                found.extend(records)
-    finally:
-        await consumer.stop()
-    return found
-
-
 def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
     spawn_worker, broker, prefix: str
 ) -> None:
@@ -90,7 +73,7 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
     settings = Settings(topic_prefix=prefix)
     asyncio.run(publish(settings, broker.bootstrap, items))
 
-    letters = asyncio.run(dead_letters(broker.bootstrap, f"{prefix}deadletter", len(MALFORMED)))
+    letters = asyncio.run(consume(broker.bootstrap, f"{prefix}deadletter", len(MALFORMED)))
     assert len(letters) == len(MALFORMED)
     assert sorted(r.value for r in letters) == sorted(MALFORMED), "original bytes kept"
     for record in letters:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from models.sentiment import DEFAULT_MODEL_DIR
 from streams.producing import publish
 from streams.settings import Settings
+from tests.integration.topics import consume
 
 pytestmark = pytest.mark.integration
 
@@ -36,22 +36,6 @@ def review(i: int, text: str, pid: str) -> bytes:
     return orjson.dumps(
         {"event_id": f"r{i}", "ts": TS + i, "user_id": f"u{i}", "product_id": pid, "text": text}
     )
-
-
-async def consume(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < n and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(records)
-    finally:
-        await consumer.stop()
-    return found
 
 
 def test_reviews_are_scored_in_order_per_product_and_bad_ones_dead_lettered(
