@@ -15,5 +15,7 @@ def promtool() -> str:
     """Path of ``promtool`` (Debian's ``prometheus`` package; ``make prometheus`` installs it)."""
     found = shutil.which("promtool")
     if found is None:
-        pytest.skip("promtool not installed: `make prometheus` installs Debian's prometheus package")
+        pytest.skip(
+            "promtool not installed: `make prometheus` installs Debian's prometheus package"
+        )
     return found
