@@ -20,7 +20,7 @@ from typing import Any
 import onnxruntime as ort
 
 from models.sentiment import card as cards
-from models.sentiment import runtime
+from models.sentiment import ensemble, runtime
 from models.sentiment.exceptions import InvalidModelError, ModelNotFoundError
 from models.sentiment.features import PROBE_TEXTS, Featurizer, fingerprint
 from models.sentiment.tiers import (
@@ -103,6 +103,9 @@ def locate(path: Path, gpu: bool = False) -> tuple[Path, dict[str, Any] | None]:
 
 def open_tier(path: Path, options: Options) -> Opened:
     """A tier for the model at ``path``; raises ``InvalidModelError`` with the reason."""
+    folder_card = cards.read(path) if path.is_dir() else None
+    if folder_card and folder_card.get("kind") == "ensemble":
+        return _ensemble(path, folder_card, options)
     gpu = options.gpu_first()
     file, card = locate(path, gpu)
     session = _session(file, card, options)
@@ -120,6 +123,14 @@ def open_tier(path: Path, options: Options) -> Opened:
     tier = Tier(session, inputs, head, options.max_batch, budget, options.io_binding)
     version = (card or {}).get("version") or meta.get("version") or file.stem
     return Opened(tier, version, file, card)
+
+
+def _ensemble(path: Path, card: dict[str, Any], options: Options) -> Opened:
+    folders, weights = ensemble.read(path, card)
+    members = [open_tier(f, options).tier for f in folders]
+    ensemble.check(path / cards.CARD, members)
+    tier = ensemble.EnsembleTier(members, weights)
+    return Opened(tier, card.get("version") or path.name, path / cards.CARD, card)  # type: ignore[arg-type]
 
 
 def _available() -> set[str]:

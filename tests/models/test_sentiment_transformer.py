@@ -297,3 +297,26 @@ def test_serving_tokens_equal_the_hf_tokenizer_the_checkpoint_trained_with(
     ]
     assert got == expected
     assert encoded.empty.tolist() == [False] * 4 + [True]
+
+
+def test_an_ensemble_folder_averages_its_members(exported: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "ensemble"
+    folder.mkdir()
+    card = {"kind": "ensemble", "name": "mix", "version": "mix-1", "languages": ["zh"]}
+    card |= {"members": [str(DEFAULT_MODEL_DIR), str(exported)], "weights": [0.25, 0.75]}
+    (folder / "card.json").write_text(json.dumps(card))
+    engine = verify_model(folder)
+    fast = SentimentEngine.load(DEFAULT_MODEL_DIR, providers="cpu")
+    tiny = SentimentEngine.load(exported, providers="cpu")
+    expected = 0.25 * fast.probabilities(TEXTS) + 0.75 * tiny.probabilities(TEXTS)
+    np.testing.assert_allclose(engine.probabilities(TEXTS), expected, atol=1e-6)
+    assert engine.version == "mix-1"
+    router = tmp_path / "router"
+    router.mkdir()
+    routes = {"cjk": "../ensemble", "other": str(exported)}
+    (router / "card.json").write_text(json.dumps({"kind": "router", "routes": routes}))
+    assert verify_model(router).predict(["质量很好"])[0] == engine.predict(["质量很好"])[0]
+    card["weights"] = [0.5, 0.6]
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InvalidModelError, match="sum to 1"):
+        SentimentEngine.load(folder)
