@@ -180,6 +180,8 @@ def _tokenizer(checkpoint: Path, model: Any) -> tuple[Any, list[str]]:
         names = [INPUT_IDS, ATTENTION_MASK]
         if getattr(model.config, "type_vocab_size", 1) > 1:
             names.append(TOKEN_TYPE_IDS)
+    if getattr(model.config, "type_vocab_size", 2) <= 1:  # one segment type: always 0
+        names = [n for n in names if n != TOKEN_TYPE_IDS]
     allowed = (INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS)
     return tokenizer, [n for n in allowed if n in names]
 
@@ -193,7 +195,10 @@ def _to_onnx(model: Any, input_names: list[str], path: Path, torch: Any) -> Path
         def forward(self, *args: Any) -> Any:
             return self.model(**dict(zip(input_names, args, strict=True))).logits
 
-    dummy = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in input_names)
+    dummy = tuple(
+        (torch.zeros if n == TOKEN_TYPE_IDS else torch.ones)((2, 8), dtype=torch.int64)
+        for n in input_names
+    )
     axes = {n: {0: "batch", 1: "length"} for n in input_names} | {"logits": {0: "batch"}}
     with torch.no_grad():
         torch.onnx.export(

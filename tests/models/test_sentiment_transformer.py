@@ -320,3 +320,26 @@ def test_an_ensemble_folder_averages_its_members(exported: Path, tmp_path: Path)
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(InvalidModelError, match="sum to 1"):
         SentimentEngine.load(folder)
+
+
+def test_a_scratch_base_exports_and_serves(tmp_path: Path) -> None:
+    import argparse
+
+    from models.sentiment import export_hf
+    from models.sentiment.scratch import scratch_base
+
+    args = argparse.Namespace(max_length=32, vocab=120, scratch=[16, 1, 2, 32])
+    scratch_base(tmp_path / "base", SENTENCES + ["质量很好，非常满意"] * 3, args)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        tmp_path / "base", num_labels=2, id2label={0: "negative", 1: "positive"}
+    )
+    model.save_pretrained(tmp_path / "ckpt")
+    shutil.copy(tmp_path / "base" / "tokenizer.json", tmp_path / "ckpt")
+    assert (
+        export_hf.main([str(tmp_path / "ckpt"), str(tmp_path / "out"), "--max-length", "32"]) == 0
+    )
+    engine = verify_model(tmp_path / "out")
+    card = cards.read(tmp_path / "out")
+    assert card is not None and card["inputs"] == ["input_ids", "attention_mask"]
+    encoded = engine.tiers[0].inputs.encoder.encode(["质量很好"])  # type: ignore[attr-defined]
+    assert encoded.lengths.tolist() == [6]  # [CLS], one token per character, [SEP]
