@@ -66,12 +66,25 @@ def up(
     demo: Annotated[bool, typer.Option(help="Stream the demo workload and show it live.")] = True,
     rate: Annotated[float | None, typer.Option(help="Demo events/s (PULSE_DEMO_RATE).")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    observe: Annotated[
+        bool, typer.Option(help="Also run a local Prometheus (if installed) on the workers.")
+    ] = False,
+    prometheus_port: Annotated[
+        int, typer.Option(min=1, max=65_535, help="Port of --observe's Prometheus.")
+    ] = 9090,
 ) -> None:
     """Run Pulse: broker (embedded unless --bootstrap), topics, workers, demo, live view."""
     from streams.runner import run_up
 
     settings = _settings(bootstrap, **({"demo_rate": rate} if rate else {}))
-    run_up(settings, workers=workers, demo=demo, duration=duration)
+    run_up(
+        settings,
+        workers=workers,
+        demo=demo,
+        duration=duration,
+        observe=observe,
+        prometheus_port=prometheus_port,
+    )
 
 
 @cli.command()

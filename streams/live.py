@@ -41,6 +41,22 @@ def event_counts(metrics_text: str) -> dict[tuple[str, str], float]:
     return counts
 
 
+def metric_sum(metrics_text: str, name: str) -> float:
+    """The sum of every sample named ``name`` in a worker's /metrics text.
+
+    >>> metric_sum('pulse_stream_consumer_lag_messages{topic="clicks"} 3.0\\n'
+    ...            'pulse_stream_consumer_lag_messages{topic="sales"} 4.0\\n',
+    ...            "pulse_stream_consumer_lag_messages")
+    7.0
+    """
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
 @dataclass
 class Snapshot:
     """What the live view shows at one moment."""
@@ -51,6 +67,7 @@ class Snapshot:
     workers: list[dict[str, Any]] = field(default_factory=list)
     products: list[dict[str, Any]] = field(default_factory=list)
     produced: int = 0
+    lag: float = 0.0  # input messages after the group's committed offsets, all workers
 
 
 class Observer:
@@ -64,11 +81,13 @@ class Observer:
         self.decisions: deque[dict[str, Any]] = deque(maxlen=8)
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=5)
         self.produced = 0
+        self.prometheus_url: str | None = None  # set when `pulse up --observe` runs one
 
     async def poll(self, session: aiohttp.ClientSession) -> Snapshot:
         results = await asyncio.gather(*(self._worker(session, u) for u in self.urls))
         counts: dict[tuple[str, str], float] = {}
         products: list[dict[str, Any]] = []
+        lag = sum(health.get("lag", 0.0) for health, _, _ in results)
         for _, worker_counts, top in results:
             for key, value in worker_counts.items():
                 counts[key] = counts.get(key, 0.0) + value
@@ -79,7 +98,7 @@ class Observer:
         rates = _rates(previous.counts, counts, span) if span else {}
         products.sort(key=lambda p: (-p["totals"]["views"], p["product_id"]))
         self.snapshot = Snapshot(
-            now, counts, rates, [r[0] for r in results], products[:10], self.produced
+            now, counts, rates, [r[0] for r in results], products[:10], self.produced, lag
         )
         return self.snapshot
 
@@ -90,7 +109,9 @@ class Observer:
             async with session.get(f"{url}/health") as r:
                 health = await r.json()
             async with session.get(f"{url}/metrics") as r:
-                counts = event_counts(await r.text())
+                text = await r.text()
+                counts = event_counts(text)
+            health["lag"] = metric_sum(text, "pulse_stream_consumer_lag_messages")
             async with session.get(f"{url}/top-products?n=10") as r:
                 top = (await r.json())["products"]
         except (TimeoutError, aiohttp.ClientError, ValueError, KeyError):
@@ -148,7 +169,7 @@ def summary_line(snap: Snapshot, observer: Observer) -> str:
     return (
         f"workers ready {ready}/{len(snap.workers)} | produced {observer.produced} | "
         f"processed {processed:.0f} ({snap.rates.get('processed', 0.0):.0f}/s) | "
-        f"dead letters {dead:.0f} | decisions seen {len(observer.decisions)}"
+        f"dead letters {dead:.0f} | decisions seen {len(observer.decisions)} | lag {snap.lag:.0f}"
     )
 
 
@@ -190,7 +211,9 @@ def render(snap: Snapshot, observer: Observer) -> Group:
         dead.add_column(col)
     for d in observer.dead_letters:
         dead.add_row(str(d["topic"]), str(d["reason"]), str(d["detail"]))
-    return Group(Panel(summary_line(snap, observer), title="Pulse"), products, decisions, dead)
+    subtitle = f"Prometheus {observer.prometheus_url}" if observer.prometheus_url else None
+    header = Panel(summary_line(snap, observer), title="Pulse", subtitle=subtitle)
+    return Group(header, products, decisions, dead)
 
 
 def _product_row(p: dict[str, Any]) -> list[str]:

@@ -1,6 +1,8 @@
 """``pulse up``: broker, topics, worker processes, demo workload and live view, together.
 
-Ctrl-C (or ``--duration``) stops everything it started: the demo, then the
+With ``--observe`` it also runs a local Prometheus (Debian's ``prometheus``, when
+installed) that finds every worker through a targets file (file-based discovery).
+Ctrl-C (or ``--duration``) stops everything it started: the demo, Prometheus, then the
 workers (SIGTERM, then SIGKILL after a grace period), then the embedded broker.
 Children also die with this process if it is killed (``PR_SET_PDEATHSIG``).
 """
@@ -23,6 +25,7 @@ from rich.live import Live
 from streams.broker import EmbeddedBroker, _die_with_parent
 from streams.live import Observer, render, summary_line
 from streams.producing import publish
+from streams.prometheus import LocalPrometheus, prometheus_binary
 from streams.settings import Settings, env_name
 from streams.topics import ensure_topics
 
@@ -70,7 +73,46 @@ def stop_workers(procs: list[subprocess.Popen[bytes]], grace: float = STOP_GRACE
             proc.wait()
 
 
-def run_up(settings: Settings, workers: int, demo: bool, duration: float | None) -> None:
+def worker_targets(settings: Settings, workers: int) -> list[str]:
+    """``host:port`` of each worker's /metrics, as Prometheus on this machine reaches them.
+
+    >>> worker_targets(Settings(web_port=7000), 2)
+    ['127.0.0.1:7000', '127.0.0.1:7001']
+    """
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host
+    return [f"{host}:{settings.web_port + i}" for i in range(workers)]
+
+
+def start_prometheus(
+    settings: Settings, workers: int, port: int, stack: contextlib.ExitStack, console: Console
+) -> str | None:
+    """A local Prometheus scraping the workers, stopped with ``stack``; its URL, or None
+    (and why) when the ``prometheus`` binary is not installed."""
+    if prometheus_binary() is None:
+        console.print(
+            "--observe: prometheus is not installed (`make prometheus`, or apt-get install "
+            "prometheus); going on without it"
+        )
+        return None
+    targets = worker_targets(settings, workers)
+    prom = LocalPrometheus(settings.data_dir / "prometheus", targets, port=port)
+    stack.enter_context(prom)
+    assert prom.process is not None
+    console.print(
+        f"prometheus ready at {prom.url} (pid {prom.process.pid}), scraping {len(targets)} "
+        f"worker(s) listed in {prom.folder / 'targets.json'}; alerts at {prom.url}/alerts"
+    )
+    return prom.url
+
+
+def run_up(
+    settings: Settings,
+    workers: int,
+    demo: bool,
+    duration: float | None,
+    observe: bool = False,
+    prometheus_port: int = 9090,
+) -> None:
     console = Console(stderr=False)
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -89,9 +131,14 @@ def run_up(settings: Settings, workers: int, demo: bool, duration: float | None)
         urls = [f"http://{settings.web_host}:{settings.web_port + i}" for i in range(workers)]
         pids = ", ".join(str(p.pid) for p in procs)
         console.print(f"{workers} worker(s) (pid {pids}): {', '.join(urls)}; logs in {logs}")
+        observer = Observer(settings, bootstrap, urls)
+        if observe:
+            observer.prometheus_url = start_prometheus(
+                settings, workers, prometheus_port, stack, console
+            )
         console.print("Ctrl-C stops everything")
         try:
-            asyncio.run(_supervise(settings, bootstrap, procs, urls, demo, duration, console))
+            asyncio.run(_supervise(settings, bootstrap, procs, observer, demo, duration, console))
         except KeyboardInterrupt:
             console.print("stopping: demo, workers, broker")
     console.print("stopped")
@@ -101,12 +148,11 @@ async def _supervise(
     settings: Settings,
     bootstrap: str,
     procs: list[subprocess.Popen[bytes]],
-    urls: list[str],
+    observer: Observer,
     demo: bool,
     duration: float | None,
     console: Console,
 ) -> None:
-    observer = Observer(settings, bootstrap, urls)
     tasks = [asyncio.create_task(observer.follow())]
     if demo:
         tasks.append(asyncio.create_task(_demo(settings, bootstrap, observer)))
