@@ -79,6 +79,7 @@ class Observer:
         self.urls = urls
         self.snapshot = Snapshot()
         self.decisions: deque[dict[str, Any]] = deque(maxlen=8)
+        self.decisions_seen = 0
         self.dead_letters: deque[dict[str, Any]] = deque(maxlen=5)
         self.produced = 0
         self.prometheus_url: str | None = None  # set when `pulse up --observe` runs one
@@ -140,6 +141,7 @@ class Observer:
         if message.topic == self.settings.topic(DECISIONS):
             with contextlib.suppress(orjson.JSONDecodeError):
                 self.decisions.appendleft(orjson.loads(message.value))
+                self.decisions_seen += 1
             return
         headers = {k: v.decode("utf-8", "replace") for k, v in message.headers or ()}
         self.dead_letters.appendleft(
@@ -169,7 +171,7 @@ def summary_line(snap: Snapshot, observer: Observer) -> str:
     return (
         f"workers ready {ready}/{len(snap.workers)} | produced {observer.produced} | "
         f"processed {processed:.0f} ({snap.rates.get('processed', 0.0):.0f}/s) | "
-        f"dead letters {dead:.0f} | decisions seen {len(observer.decisions)} | lag {snap.lag:.0f}"
+        f"dead letters {dead:.0f} | decisions {observer.decisions_seen} | lag {snap.lag:.0f}"
     )
 
 
