@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {r['featurize']:,.0f} |"
         )
     if eager is None:
-        print("\ntorch eager skipped: install the train extra (torch, onnx)")
+        print("\ntorch eager skipped: fast tier only, with the train extra (torch, onnx)")
     return 0
 
 

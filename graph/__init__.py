@@ -10,7 +10,7 @@ See ``docs/graph.md``.
 
 from graph.exceptions import GraphError, InvalidEventError, InvalidParameterError, SnapshotError
 from graph.knowledge import KnowledgeGraph
-from graph.persist import digest, load, snapshot
+from graph.persist import capture, digest, load, snapshot, write
 from graph.queries import product_aspects, random_walk, related_products, stats, user_neighbourhood
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "InvalidParameterError",
     "KnowledgeGraph",
     "SnapshotError",
+    "capture",
     "digest",
     "load",
     "product_aspects",
@@ -27,4 +28,5 @@ __all__ = [
     "snapshot",
     "stats",
     "user_neighbourhood",
+    "write",
 ]

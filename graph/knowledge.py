@@ -112,6 +112,8 @@ class KnowledgeGraph(GraphStore):
         #: Edges allowed now: ``max_edges``, or fewer when ``max_bytes`` says so (graph.bounds).
         self.edge_cap = max_edges
         self.prune_every = prune_every
+        #: Records between bounds checks beyond the two caps (graph.bounds.after_event).
+        self._check_every = math.gcd(prune_every, bounds.BYTES_EVERY if max_bytes else prune_every)
         self.co_window, self.co_recent = co_window, co_recent
         self.dedup_ids = dedup_ids
         self.aspects, self.max_aspects = aspects, max_aspects
@@ -143,7 +145,7 @@ class KnowledgeGraph(GraphStore):
             event_id, ts = event["event_id"], event["ts"]
         except (KeyError, TypeError) as exc:
             raise InvalidEventError(f"not a feedback record ({exc!r})") from None
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        if type(ts) is not float and (type(ts) is not int) or not math.isfinite(ts):
             raise InvalidEventError(f"event {event_id!r}: ts must be a finite number")
         if event_id in self._recent_set:
             self.counters["duplicates"] += 1
@@ -152,14 +154,19 @@ class KnowledgeGraph(GraphStore):
             handler(event, record.get("sentiment"), float(ts))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidEventError(f"event {event_id!r} not applied ({exc!r})") from None
-        self._remember(str(event_id))
-        self.counters["applied"] += 1
-        bounds.after_event(self)
+        if self.dedup_ids:
+            self._remember(str(event_id))
+        counters = self.counters
+        applied = counters["applied"] = counters["applied"] + 1
+        if (
+            len(self._edges) > self.edge_cap
+            or len(self._names) - len(self._free_nodes) > self.max_nodes
+            or applied % self._check_every == 0
+        ):
+            bounds.after_event(self)
         return True
 
     def _remember(self, event_id: str) -> None:
-        if not self.dedup_ids:
-            return
         self._recent.append(event_id)
         self._recent_set.add(event_id)
         self.id_bytes += len(event_id) + 49
@@ -175,7 +182,7 @@ class KnowledgeGraph(GraphStore):
         etype, inc = CLICKS[event["action"]]
         category = event.get("category_id")
         scale = self.advance(ts)
-        u, p = self.node(USER, user), self.node(PRODUCT, product)
+        u, p = self._pair(user, product)
         if etype == VIEWED:
             self._co(u, p, VIEWED, CO_VIEWED, ts, scale)
         self.touch(etype, u, p, ts, inc * scale)
@@ -186,7 +193,7 @@ class KnowledgeGraph(GraphStore):
         quantity = float(event.get("quantity", 1))
         category = event.get("category_id")
         scale = self.advance(ts)
-        u, p = self.node(USER, user), self.node(PRODUCT, product)
+        u, p = self._pair(user, product)
         self._co(u, p, BOUGHT, CO_BOUGHT, ts, scale)
         e = self.touch(BOUGHT, u, p, ts, scale)
         self._val[e] += quantity
@@ -207,6 +214,16 @@ class KnowledgeGraph(GraphStore):
         for aspect, _sentence in found:
             self._mention(p, aspect, score, ts, scale)
         self._category(p, category, ts, scale)
+
+    def _pair(self, user: str, product: str) -> tuple[int, int]:
+        """Ids of the user and product nodes, created when new (inlined: the hot path)."""
+        ids = self._ids
+        u, p = ids[USER].get(user), ids[PRODUCT].get(product)
+        if u is None:
+            u = self._new_node(USER, user)
+        if p is None:
+            p = self._new_node(PRODUCT, product)
+        return u, p
 
     def _product(self, event: dict[str, Any], sentiment: Any, ts: float) -> None:
         product, category = str(event["product_id"]), event.get("category_id")

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from graph.aspects import Extractor, extract_aspects
 from graph.exceptions import SnapshotError
 from graph.knowledge import KnowledgeGraph
 from graph.schema import CO_EDGES, FREE, NODE_KINDS
@@ -82,8 +83,16 @@ def digest(g: KnowledgeGraph) -> str:
 
 
 def snapshot(g: KnowledgeGraph, path: str | os.PathLike[str], offset: int) -> None:
-    """Write ``g`` and the log ``offset`` it is good up to (next record to apply) to ``path``."""
-    path = Path(path)
+    """Write ``g`` and the log ``offset`` it is good up to (next record to apply) to ``path``.
+
+    The same as ``write(capture(g, offset), path)``: a caller that must not block for
+    the write captures between records and writes from another thread.
+    """
+    write(capture(g, offset), path)
+
+
+def capture(g: KnowledgeGraph, offset: int) -> dict[str, np.ndarray]:
+    """A copy of everything a snapshot holds (no view of ``g``: it may change afterwards)."""
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -95,10 +104,16 @@ def snapshot(g: KnowledgeGraph, path: str | os.PathLike[str], offset: int) -> No
     }
     arrays = _arrays(g)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return arrays
+
+
+def write(captured: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
+    """Write a :func:`capture` to ``path`` atomically (temp file, fsync, rename, fsync dir)."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
+            np.savez(f, **captured)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -136,14 +151,19 @@ def _strings(name: str, values: list[str]) -> dict[str, np.ndarray]:
 
 
 def _csr(name: str, lists: list[Any]) -> dict[str, np.ndarray]:
-    lengths = np.array([len(x) for x in lists], dtype=np.int64)
-    flat = [np.asarray(x, dtype=np.int32) for x in lists]
-    ids = np.concatenate(flat) if flat else np.zeros(0, dtype=np.int32)
+    """Per-node id arrays as lengths and one concatenated array (bytes joined: fast)."""
+    lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    ids = np.frombuffer(b"".join([x.tobytes() for x in lists if x]), dtype=np.int32)
     return {f"{name}_len": lengths, f"{name}_ids": ids}
 
 
-def load(path: str | os.PathLike[str]) -> tuple[KnowledgeGraph, int]:
-    """The graph saved at ``path`` and its log offset; :class:`SnapshotError` if unreadable."""
+def load(
+    path: str | os.PathLike[str], aspects: Extractor | None = extract_aspects
+) -> tuple[KnowledgeGraph, int]:
+    """The graph saved at ``path`` and its log offset; :class:`SnapshotError` if unreadable.
+
+    The parameters are the saved ones; the aspect extractor (not saved) is ``aspects``.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -153,13 +173,15 @@ def load(path: str | os.PathLike[str]) -> tuple[KnowledgeGraph, int]:
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise SnapshotError(f"{path} is not a {FORMAT} v{VERSION} snapshot")
     try:
-        return _restore(meta, arrays), int(meta["offset"])
+        return _restore(meta, arrays, aspects), int(meta["offset"])
     except (KeyError, ValueError, IndexError) as exc:
         raise SnapshotError(f"damaged graph snapshot {path}: {exc!r}") from exc
 
 
-def _restore(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> KnowledgeGraph:
-    g = KnowledgeGraph(**meta["params"])
+def _restore(
+    meta: dict[str, Any], arrays: dict[str, np.ndarray], aspects: Extractor | None
+) -> KnowledgeGraph:
+    g = KnowledgeGraph(**meta["params"], aspects=aspects)
     g.ref, g.now = meta["clock"]
     g.counters.update(meta["counters"])
     g.name_bytes, g.id_bytes, g.edge_cap = meta["sizes"]

@@ -20,6 +20,9 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
+from graph.ranking import top_k
 from graph.schema import (
     CO_BOUGHT,
     CO_VIEWED,
@@ -31,14 +34,19 @@ from graph.schema import (
     USER,
 )
 from graph.store import GraphStore
+from graph.walk import WALK_WEIGHTS, random_walk
+
+__all__ = [
+    "WALK_WEIGHTS",
+    "product_aspects",
+    "random_walk",
+    "related_products",
+    "stats",
+    "user_neighbourhood",
+]
 
 #: Score of each co-edge type in :func:`related_products`.
 RELATED_WEIGHTS = {"co_bought": 1.0, "co_viewed": 0.5}
-#: Transition weight of each interaction type in :func:`random_walk` (times the edge weight).
-WALK_WEIGHTS = {"viewed": 1.0, "carted": 3.0, "bought": 5.0, "reviewed": 4.0}
-#: Most edges a walk follows out of one node (its most recent ones), and most users kept
-#: after the second step (the heaviest).
-FANOUT, BEAM = 50, 200
 
 
 def _top(g: GraphStore, scored: Iterable[tuple[int, float]], k: int) -> list[tuple[int, float]]:
@@ -51,24 +59,32 @@ def related_products(
     """Products bought or viewed together with ``product_id``, strongest first.
 
     Each: ``{"product_id", "score", "co_bought", "co_viewed"}`` (decayed weights;
-    score is their sum weighted by ``weights``).
+    score is their sum weighted by ``weights``; ties by product id).
     """
     p = g.node_id(PRODUCT, product_id)
-    if p is None or k <= 0:
+    if p is None or k <= 0 or not g.side_of(p):
         return []
-    w_bought, w_viewed = weights.get("co_bought", 0.0), weights.get("co_viewed", 0.0)
-    decay, parts = g.decay(), dict[int, list[float]]()
-    types, src, dst, stored = g._type, g._src, g._dst, g._w
-    for e in g.side_of(p):
-        t = types[e]
-        if t in (CO_BOUGHT, CO_VIEWED):
-            q = dst[e] if src[e] == p else src[e]
-            pair = parts.setdefault(q, [0.0, 0.0])
-            pair[t == CO_VIEWED] += stored[e] * decay
-    scored = ((q, b * w_bought + v * w_viewed) for q, (b, v) in parts.items())
+    side = np.frombuffer(g._side[p], dtype=np.int32)  # type: ignore[arg-type]
+    types = np.frombuffer(g._type, dtype=np.uint8)[side]
+    co = types >= CO_BOUGHT  # co_bought and co_viewed are the last two type codes
+    edges, types = side[co], types[co]
+    del side  # release the view: the adjacency array may grow again
+    src = np.frombuffer(g._src, dtype=np.int32)[edges]
+    other = np.where(src == p, np.frombuffer(g._dst, dtype=np.int32)[edges], src)
+    w = np.frombuffer(g._w, dtype=np.float64)[edges] * g.decay()
+    products, index = np.unique(other, return_inverse=True)
+    bought = np.bincount(
+        index, weights=np.where(types == CO_BOUGHT, w, 0.0), minlength=len(products)
+    )
+    viewed = np.bincount(
+        index, weights=np.where(types == CO_VIEWED, w, 0.0), minlength=len(products)
+    )
+    scores = bought * weights.get("co_bought", 0.0) + viewed * weights.get("co_viewed", 0.0)
+    top = top_k(g, products, scores, k)
+    at = np.searchsorted(products, [v for _, _, v in top])  # products is sorted
     return [
-        {"product_id": g.name(q), "score": s, "co_bought": parts[q][0], "co_viewed": parts[q][1]}
-        for q, s in _top(g, scored, k)
+        {"product_id": name, "score": s, "co_bought": b, "co_viewed": c}
+        for (name, s, _), b, c in zip(top, bought[at].tolist(), viewed[at].tolist(), strict=True)
     ]
 
 
@@ -141,62 +157,6 @@ def user_neighbourhood(g: GraphStore, user_id: str, k: int = 20) -> dict[str, An
             {"category_id": g.name(c), "weight": w} for c, w in _top(g, categories.items(), k)
         ],
     }
-
-
-def random_walk(
-    g: GraphStore,
-    user_id: str,
-    k: int = 10,
-    beta: float = 0.5,
-    exclude_seen: bool = True,
-    weights: Mapping[str, float] = WALK_WEIGHTS,
-    fanout: int = FANOUT,
-    beam: int = BEAM,
-) -> list[tuple[str, float]]:
-    """Products a three-step walk user -> product -> user -> product reaches (RP3beta).
-
-    A step follows a node's ``fanout`` most recent interaction edges with
-    probability proportional to ``weights[type] * weight`` (the decay factor, the
-    same for every edge, cancels); after the second step the ``beam`` heaviest
-    users go on. A product's score is the probability of reaching it divided by
-    its degree to the power ``beta`` (``beta=0`` is plain P3), so hubs do not win
-    by degree alone. Products the user already interacted with are left out when
-    ``exclude_seen``. Returns ``[(product_id, score)]``, best first.
-    """
-    u = g.node_id(USER, user_id)
-    if u is None or k <= 0:
-        return []
-    by_type = [weights.get(name, 0.0) for name in EDGE_TYPES]
-    items = _step(g, {u: 1.0}, by_type, fanout)
-    users = _step(g, items, by_type, fanout)
-    users.pop(u, None)
-    if len(users) > beam:
-        users = dict(_top(g, users.items(), beam))
-    reached = _step(g, users, by_type, fanout)
-    if exclude_seen:
-        seen = {g._dst[e] for e in g.edges_of(u)}
-        reached = {p: m for p, m in reached.items() if p not in seen}
-    scored = ((p, m / len(g.edges_of(p)) ** beta) for p, m in reached.items())
-    return [(g.name(p), s) for p, s in _top(g, scored, k)]
-
-
-def _step(
-    g: GraphStore, mass: Mapping[int, float], by_type: list[float], fanout: int
-) -> dict[int, float]:
-    """Spread each node's mass over its ``fanout`` most recent interaction edges."""
-    types, src, dst, stored = g._type, g._src, g._dst, g._w
-    out: dict[int, float] = {}
-    for v, m in mass.items():
-        adj = g.edges_of(v)
-        picked: list[tuple[int, float]] = []
-        total = 0.0
-        for e in adj[-fanout:]:
-            if (w := by_type[types[e]] * stored[e]) > 0.0:
-                picked.append((dst[e] if src[e] == v else src[e], w))
-                total += w
-        for other, w in picked:
-            out[other] = out.get(other, 0.0) + m * w / total
-    return out
 
 
 def stats(g: GraphStore) -> dict[str, Any]:

@@ -37,8 +37,8 @@ from graph.schema import CO_EDGES, EDGE_TYPES, FREE, INTERACTIONS, NODE_KINDS
 
 #: Rebase forward-decayed weights when an exponent passes this many half-lives.
 MAX_EXPONENT = 64.0
-#: Interaction edge types are the codes up to this one (see graph.schema).
-LAST_INTERACTION = max(INTERACTIONS)
+#: Interaction edge types are the codes up to this one, co-edges from this one (graph.schema).
+LAST_INTERACTION, FIRST_CO = max(INTERACTIONS), min(CO_EDGES)
 #: Bytes of a packed edge key int (up to 67 bits) and of an edge id int.
 KEY_INT_BYTES, ID_INT_BYTES = 36, 28
 
@@ -123,17 +123,18 @@ class GraphStore:
 
     def touch(self, etype: int, u: int, v: int, ts: float, inc: float) -> int:
         """Add ``inc`` (already forward-scaled, see :meth:`advance`) to an edge, creating it."""
-        if etype in CO_EDGES and v < u:
+        if etype >= FIRST_CO and v < u:  # co-edges are stored once, smaller id first
             u, v = v, u
         key = ((u << 32) | v) << 3 | etype
         e = self._edges.get(key)
         if e is None:
             e = self._new_edge(key, etype, u, v)
-        w = self._w[e] + inc
-        self._w[e] = w if w > 0.0 else 0.0
+        weights, last = self._w, self._ts
+        w = weights[e] + inc
+        weights[e] = w if w > 0.0 else 0.0
         self._n[e] += 1
-        if ts > self._ts[e]:
-            self._ts[e] = ts
+        if ts > last[e]:
+            last[e] = ts
         seen = self._seen
         if ts > seen[u]:
             seen[u] = ts

@@ -159,3 +159,10 @@ def test_unreadable_records_raise_and_change_nothing(record: dict) -> None:
 def test_bad_parameters_fail_fast_naming_the_parameter(kwargs: dict) -> None:
     with pytest.raises(InvalidParameterError, match=next(iter(kwargs))):
         KnowledgeGraph(**kwargs)
+
+
+def test_type_codes_keep_the_order_the_store_relies_on() -> None:
+    from graph.schema import CO_EDGES, EDGE_TYPES, INTERACTIONS
+
+    assert max(INTERACTIONS) < min(set(range(len(EDGE_TYPES))) - INTERACTIONS)
+    assert min(CO_EDGES) == len(EDGE_TYPES) - len(CO_EDGES)

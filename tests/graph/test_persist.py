@@ -172,3 +172,15 @@ def test_unreadable_snapshots_raise_snapshot_error(tmp_path: Path) -> None:
     np.savez(other, meta=np.frombuffer(b'{"format": "x", "version": 1}', dtype=np.uint8))
     with pytest.raises(SnapshotError, match="not a pulse-graph"):
         load(other)
+
+
+def test_a_capture_is_a_copy_and_can_be_written_later(tmp_path: Path) -> None:
+    records = log(600)
+    g = build(records[:400])
+    captured, at_capture = persist.capture(g, offset=400), digest(g)
+    for record in records[400:]:  # the graph goes on (and its arrays grow) before the write
+        g.apply(record)
+    persist.write(captured, tmp_path / "g.snap")
+    restored, offset = load(tmp_path / "g.snap", aspects=None)
+    assert offset == 400 and digest(restored) == at_capture != digest(g)
+    assert restored.aspects is None
