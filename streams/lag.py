@@ -1,6 +1,6 @@
 """Consumer lag, measured by each worker itself: committed offsets against end offsets.
 
-Every :data:`LAG_INTERVAL` seconds a worker looks at the input partitions it owns.
+Every ``PULSE_LAG_INTERVAL`` seconds (5 by default) a worker looks at the input partitions it owns.
 For each, the offset its consumer group committed is where the group would resume;
 the partition's end offset minus that is the lag in **messages**, and the age of the
 oldest message not yet committed (its Kafka timestamp) is the lag in **seconds**.
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two measurements (a setting, ``PULSE_LAG_INTERVAL``, when settings get one).
-LAG_INTERVAL = 5.0
 #: Longest wait for the fetch that reads end offsets and oldest timestamps, s.
 FETCH_TIMEOUT = 3.0
 
@@ -165,9 +163,9 @@ class OffsetProbe:
 class LagMonitor:
     """Measures this worker's lag every ``interval`` seconds and counts its rebalances."""
 
-    def __init__(self, pulse: Pulse, interval: float = LAG_INTERVAL):
+    def __init__(self, pulse: Pulse, interval: float | None = None):
         self.pulse = pulse
-        self.interval = interval
+        self.interval = pulse.settings.lag_interval if interval is None else interval
         self.metrics: Metrics = pulse.metrics
         self.inputs = {pulse.settings.topic(name): name for name in INPUTS}
         self.feedback = TopicPartition(pulse.settings.topic(FEEDBACK), 0)
@@ -236,7 +234,7 @@ def gpu_requested(settings: Settings) -> bool:
     return settings.sentiment_require_gpu or bool(GPU_PROVIDERS & set(wanted))
 
 
-def register(pulse: Pulse, interval: float = LAG_INTERVAL) -> LagMonitor:
+def register(pulse: Pulse, interval: float | None = None) -> LagMonitor:
     """Measure lag in a background task of ``pulse.app`` and count its rebalances.
 
     Also exports whether a GPU was asked for, so that an alert can tell when the model

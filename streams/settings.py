@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="How often 'tick' rules re-read every active product's windows, s; 0: never.",
     )
+    lag_interval: float = Field(
+        5.0,
+        gt=0,
+        le=3_600,
+        allow_inf_nan=False,
+        description="How often each worker measures its consumer lag (committed vs end offsets), s.",
+    )
     decision_retention: float = Field(
         0.0,
         ge=0,
