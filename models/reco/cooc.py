@@ -1,0 +1,188 @@
+"""Incremental item-item co-occurrence (ItemKNN-style), time-decayed, bounded per item.
+
+Each user keeps their last ``window`` distinct items. A new event ``(u, i, w)``
+adds ``sqrt(w * w_j)`` to the pair ``(i, j)`` for every item ``j`` in that window,
+in forward-decay form (``x * 2 ** ((ts - ref) / half_life)``, as
+:mod:`models.popularity`), and ``w`` to the item's own mass. Pairs where both
+events were purchases are also counted as *bought together* (for the reason shown).
+Past ``2 * max_neighbours`` partners, an item keeps its ``max_neighbours``
+strongest (ties: by id), so memory is ``O(items * max_neighbours)``.
+
+``rank(user)`` scores ``j`` by ``sum_h r_h * c(h, j) / sqrt(m_h * m_j)`` (cosine on
+decayed counts) over the user's window ``h``, ``r_h = recency ** age`` (the last
+item counts most). Each result keeps the history item that contributed most, which
+is what the reason names ("bought together with X").
+
+>>> co = ItemCooccurrence(half_life=None)
+>>> for user, item in [("a", "tent"), ("a", "stove"), ("b", "tent"), ("b", "stove"),
+...                    ("c", "tent"), ("c", "mat")]:
+...     co.learn_one(user, item, 1.0, ts=0.0)
+>>> [(item, round(s, 3), anchor) for item, s, anchor in co.explain("d", ["tent"], k=2)]
+[('stove', 0.816, 'tent'), ('mat', 0.577, 'tent')]
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from models.exceptions import InvalidInputError, InvalidStateError
+
+#: Rebase the forward-decay reference past this many half-lives.
+MAX_EXPONENT = 256.0
+
+
+class ItemCooccurrence:
+    """Decayed co-occurrence counts within each user's recent window, cosine-normalised."""
+
+    def __init__(
+        self,
+        window: int = 20,
+        max_neighbours: int = 100,
+        half_life: float | None = 7 * 86_400.0,
+        recency: float = 0.9,
+    ):
+        self.window, self.max_neighbours = window, max_neighbours
+        self.half_life, self.recency = half_life, recency
+        self._ref: float | None = None
+        self._now = 0.0
+        self.mass: dict[str, float] = {}
+        self.pairs: dict[str, dict[str, float]] = {}
+        self.bought: dict[str, set[str]] = {}
+        self.recent: dict[str, list[tuple[str, float, bool]]] = {}  # user -> [(item, w, bought)]
+
+    def _scale(self, ts: float) -> float:
+        if self.half_life is None:
+            return 1.0
+        if self._ref is None:
+            self._ref = self._now = ts
+        self._now = max(self._now, ts)
+        exponent = (ts - self._ref) / self.half_life
+        if exponent > MAX_EXPONENT:
+            self._rebase(ts)
+            exponent = 0.0
+        return 2.0**exponent
+
+    def _rebase(self, ts: float) -> None:
+        assert self._ref is not None and self.half_life is not None
+        factor = 2.0 ** ((self._ref - ts) / self.half_life)
+        self._ref = ts
+        for item in self.mass:
+            self.mass[item] *= factor
+        for partners in self.pairs.values():
+            for j in partners:
+                partners[j] *= factor
+
+    def learn_one(
+        self, user: str, item: str, weight: float, ts: float, purchased: bool = False
+    ) -> None:
+        """Count ``item`` with the user's recent items; O(window) amortised."""
+        if not (math.isfinite(weight) and weight >= 0.0 and math.isfinite(ts)):
+            raise InvalidInputError(f"learn_one needs finite ts and weight >= 0, got {weight!r}")
+        scale = self._scale(ts)
+        self.mass[item] = self.mass.get(item, 0.0) + weight * scale
+        recent = self.recent.setdefault(user, [])
+        for j, w_j, bought_j in recent:
+            if j == item:
+                continue
+            amount = math.sqrt(weight * w_j) * scale
+            self._add(item, j, amount)
+            self._add(j, item, amount)
+            if purchased and bought_j:
+                self.bought.setdefault(item, set()).add(j)
+                self.bought.setdefault(j, set()).add(item)
+        self._remember(recent, item, weight, purchased)
+
+    def _add(self, a: str, b: str, amount: float) -> None:
+        partners = self.pairs.get(a)
+        if partners is None:
+            partners = self.pairs[a] = {}
+        partners[b] = partners.get(b, 0.0) + amount
+        if len(partners) > 2 * self.max_neighbours:
+            keep = heapq.nsmallest(self.max_neighbours, ((-w, j) for j, w in partners.items()))
+            self.pairs[a] = {j: -neg for neg, j in keep}
+            if a in self.bought:
+                self.bought[a] &= self.pairs[a].keys()
+
+    def _remember(
+        self, recent: list[tuple[str, float, bool]], item: str, weight: float, purchased: bool
+    ) -> None:
+        for pos, (j, w_j, bought_j) in enumerate(recent):
+            if j == item:
+                del recent[pos]
+                weight, purchased = max(weight, w_j), purchased or bought_j
+                break
+        recent.append((item, weight, purchased))
+        if len(recent) > self.window:
+            del recent[0]
+
+    def history(self, user: str) -> list[str]:
+        """The user's recent distinct items, oldest first."""
+        return [item for item, _, _ in self.recent.get(user, ())]
+
+    def explain(
+        self, user: str, history: Sequence[str] | None = None, k: int = 10, exclude=()
+    ) -> list[tuple[str, float, str]]:
+        """``(item, score, anchor)`` best first, ``anchor`` being the history item that
+        contributed most; ``history`` defaults to the user's window."""
+        items = self.history(user) if history is None else list(history)
+        scores: dict[str, float] = {}
+        best: dict[str, tuple[float, str]] = {}
+        mass = self.mass
+        weight = 1.0
+        for h in reversed(items):
+            partners = self.pairs.get(h)
+            if partners:
+                norm_h = weight / math.sqrt(mass[h])
+                for j, c in partners.items():
+                    part = c * norm_h / math.sqrt(mass[j])
+                    scores[j] = scores.get(j, 0.0) + part
+                    if part > best.get(j, (0.0, ""))[0]:
+                        best[j] = (part, h)
+            weight *= self.recency
+        skip = set(exclude).union(items)
+        top = heapq.nsmallest(k, ((-s, j) for j, s in scores.items() if j not in skip))
+        return [(j, -neg, best[j][1]) for neg, j in top]
+
+    def rank(
+        self, user: str, k: int = 10, exclude: Collection[str] = ()
+    ) -> list[tuple[str, float]]:
+        """``(item, score)`` best first, never the user's window or ``exclude``."""
+        return [(item, score) for item, score, _ in self.explain(user, None, k, exclude)]
+
+    def bought_together(self, a: str, b: str) -> bool:
+        return b in self.bought.get(a, ())
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "params": {
+                "window": self.window,
+                "max_neighbours": self.max_neighbours,
+                "half_life": self.half_life,
+                "recency": self.recency,
+            },
+            "ref": self._ref,
+            "now": self._now,
+            "mass": dict(self.mass),
+            "pairs": {a: dict(p) for a, p in self.pairs.items()},
+            "bought": {a: sorted(b) for a, b in self.bought.items()},
+            "recent": {u: [list(e) for e in r] for u, r in self.recent.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ItemCooccurrence:
+        try:
+            model = cls(**state["params"])
+            model._ref, model._now = state["ref"], float(state["now"])
+            model.mass = {str(i): float(w) for i, w in state["mass"].items()}
+            model.pairs = {str(a): dict(p) for a, p in state["pairs"].items()}
+            model.bought = {str(a): set(b) for a, b in state["bought"].items()}
+            model.recent = {
+                str(u): [(str(i), float(w), bool(b)) for i, w, b in r]
+                for u, r in state["recent"].items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidStateError(f"malformed co-occurrence state: {exc!r}") from exc
+        return model
