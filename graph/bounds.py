@@ -2,8 +2,9 @@
 
 After every applied record :func:`after_event` checks the caps (two integer
 comparisons); every ``prune_every`` records it also drops the edges whose decayed
-weight fell below ``min_weight`` and, when ``max_bytes`` is set, checks
-:func:`estimated_bytes`. Over a cap, the weakest edges (or the least recently
+weight fell below ``min_weight``; when ``max_bytes`` is set it checks
+:func:`estimated_bytes` at most :data:`BYTES_EVERY` records apart, and sooner when
+fewer records could reach the bound (:func:`room`), so the estimate never passes it. Over a cap, the weakest edges (or the least recently
 seen nodes) go until the graph is at :data:`PRUNE_TO` of it, so pruning is
 amortised. Nodes left without edges go with them. Ties are broken by id: the
 result is a function of the log, never of timing.
@@ -35,8 +36,15 @@ PRUNE_TO = 0.9
 #: seen, adjacency list entries and array header with spare room).
 EDGE_SLOT_BYTES = 45
 NODE_SLOT_BYTES = 8 + 1 + 8 + 8 + 8 + 80
-#: Check ``max_bytes`` at least every this many records (and at every weak-edge pass).
+#: Check ``max_bytes`` at most this many records apart; sooner when the bound is nearer than
+#: that many records could take the graph (:func:`room`), so the estimate never passes it.
 BYTES_EVERY = 4_096
+#: Bytes a new node's name is assumed to take, at least (twice the mean so far when larger).
+NAME_ALLOWANCE = 100
+#: Bytes a remembered event id is assumed to add, at most.
+ID_ALLOWANCE = 160
+#: No bytes check scheduled (``max_bytes`` unset).
+NEVER = 1 << 62
 
 
 def after_event(g: KnowledgeGraph) -> None:
@@ -48,7 +56,7 @@ def after_event(g: KnowledgeGraph) -> None:
         prune_nodes_to(g, int(g.max_nodes * PRUNE_TO))
     if applied % g.prune_every == 0:
         prune_weak(g)
-    if g.max_bytes is not None and applied % BYTES_EVERY == 0:
+    if applied >= g.bytes_check_at:
         enforce_bytes(g)
 
 
@@ -91,10 +99,13 @@ def prune_nodes_to(g: KnowledgeGraph, target: int) -> int:
 
 
 def enforce_bytes(g: KnowledgeGraph) -> None:
-    """Turn ``g.max_bytes`` into an edge cap at the current bytes per edge, and apply it.
+    """Turn ``g.max_bytes`` into an edge cap at the current bytes per edge, apply it, and
+    schedule the next check (``g.bytes_check_at``) before the graph could pass the bound.
 
-    The cap (``g.edge_cap``, checked after every record) is renewed at each check,
-    so the graph stays under the bound between checks too.
+    The cap (``g.edge_cap``, checked after every record) is renewed at each check. The
+    next check comes after :func:`room` records, the most that cannot take the estimate
+    past ``max_bytes`` even if each adds the most edges and nodes a record can; when
+    not even one record fits, the weakest edges go until some do.
     """
     assert g.max_bytes is not None
     for _ in range(3):  # the size is not quite proportional to the edges; converge
@@ -102,8 +113,31 @@ def enforce_bytes(g: KnowledgeGraph) -> None:
         per_edge = (size - fixed) / max(g.n_edges, 1)
         g.edge_cap = max(10, min(g.max_edges, int((g.max_bytes - fixed) / max(per_edge, 1.0))))
         if size <= g.max_bytes:
-            return
+            break
         prune_edges_to(g, int(g.edge_cap * PRUNE_TO))
+    records = room(g)
+    while records == 0 and g.n_edges > 10:
+        prune_edges_to(g, int(g.n_edges * PRUNE_TO))
+        records = room(g)
+    g.bytes_check_at = g.counters["applied"] + max(records, 1)
+
+
+def room(g: KnowledgeGraph) -> int:
+    """The most records (up to :data:`BYTES_EVERY`) that cannot take the estimated size past
+    ``g.max_bytes``: each assumed to add a review's or a click's most edges and nodes."""
+    assert g.max_bytes is not None
+    edges = 2 + max(g.co_recent, g.max_aspects)  # a click or sale: interaction, co-edges,
+    nodes = 3 + g.max_aspects  # category; a review: interaction, aspects, category
+    name = max(NAME_ALLOWANCE, 2 * g.name_bytes // max(g.n_nodes, 1))
+    ids = 1 if g.dedup_ids else 0
+    low, high = 0, BYTES_EVERY
+    while low < high:  # the largest k with projected(k) <= max_bytes (monotone in k)
+        k = (low + high + 1) // 2
+        if estimated_bytes(g, k * edges, k * nodes, k * nodes * name, k * ids) <= g.max_bytes:
+            low = k
+        else:
+            high = k - 1
+    return low
 
 
 def dedup_bytes(ids: int) -> int:
@@ -120,16 +154,24 @@ def _remove(g: KnowledgeGraph, edges: list[int], counter: str) -> int:
     return g.remove_edges(edges)
 
 
-def estimated_bytes(g: KnowledgeGraph) -> int:
+def estimated_bytes(
+    g: KnowledgeGraph, edges: int = 0, nodes: int = 0, name_bytes: int = 0, ids: int = 0
+) -> int:
     """Bytes the graph holds, estimated from its counts alone (O(1); within ~20% of
-    tracemalloc). A function of the applied log, so a restored replica prunes alike."""
-    slots, node_slots, edges, nodes = len(g._type), len(g._names), g.n_edges, g.n_nodes
-    total = slots * EDGE_SLOT_BYTES + edges * (KEY_INT_BYTES + ID_INT_BYTES + 8)
-    total += _dict_bytes(edges) + sum(_dict_bytes(len(ids)) for ids in g._ids)
-    total += node_slots * NODE_SLOT_BYTES + nodes * ID_INT_BYTES + g.name_bytes
+    tracemalloc). A function of the applied log, so a restored replica prunes alike.
+
+    With ``edges``, ``nodes``, ``name_bytes`` and ``ids``: the estimate after that many more
+    (new edges and nodes fill free slots first; each kind's name index is assumed to get
+    all the new nodes, an overestimate).
+    """
+    n_edges, n_nodes = g.n_edges + edges, g.n_nodes + nodes
+    slots, node_slots = max(len(g._type), n_edges), max(len(g._names), n_nodes)
+    total = slots * EDGE_SLOT_BYTES + n_edges * (KEY_INT_BYTES + ID_INT_BYTES + 8)
+    total += _dict_bytes(n_edges) + sum(_dict_bytes(len(index) + nodes) for index in g._ids)
+    total += node_slots * NODE_SLOT_BYTES + n_nodes * ID_INT_BYTES + g.name_bytes + name_bytes
     total += (len(g._free_edges) + len(g._free_nodes)) * (8 + ID_INT_BYTES)
-    recent = len(g._recent)
-    return total + recent * 8 + _set_bytes(recent) + g.id_bytes
+    recent = min(len(g._recent) + ids, g.dedup_ids)
+    return total + recent * 8 + _set_bytes(recent) + g.id_bytes + ids * ID_ALLOWANCE
 
 
 def _dict_bytes(n: int) -> int:

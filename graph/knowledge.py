@@ -112,8 +112,8 @@ class KnowledgeGraph(GraphStore):
         #: Edges allowed now: ``max_edges``, or fewer when ``max_bytes`` says so (graph.bounds).
         self.edge_cap = max_edges
         self.prune_every = prune_every
-        #: Records between bounds checks beyond the two caps (graph.bounds.after_event).
-        self._check_every = math.gcd(prune_every, bounds.BYTES_EVERY if max_bytes else prune_every)
+        #: The applied-record count of the next ``max_bytes`` check (graph.bounds.enforce_bytes).
+        self.bytes_check_at = bounds.BYTES_EVERY if max_bytes else bounds.NEVER
         self.co_window, self.co_recent = co_window, co_recent
         self.dedup_ids = dedup_ids
         self.aspects, self.max_aspects = aspects, max_aspects
@@ -161,7 +161,8 @@ class KnowledgeGraph(GraphStore):
         if (
             len(self._edges) > self.edge_cap
             or len(self._names) - len(self._free_nodes) > self.max_nodes
-            or applied % self._check_every == 0
+            or applied % self.prune_every == 0
+            or applied >= self.bytes_check_at
         ):
             bounds.after_event(self)
         return True

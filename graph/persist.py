@@ -41,7 +41,7 @@ from graph.exceptions import SnapshotError
 from graph.knowledge import KnowledgeGraph
 from graph.schema import CO_EDGES, FREE, NODE_KINDS
 
-FORMAT, VERSION = "pulse-graph", 1
+FORMAT, VERSION = "pulse-graph", 2
 _EDGE_COLUMNS = {
     "src": "i",
     "dst": "i",
@@ -100,7 +100,7 @@ def capture(g: KnowledgeGraph, offset: int) -> dict[str, np.ndarray]:
         "params": g.params(),
         "clock": [g.ref, g.now],
         "counters": g.counters,
-        "sizes": [g.name_bytes, g.id_bytes, g.edge_cap],
+        "sizes": [g.name_bytes, g.id_bytes, g.edge_cap, g.bytes_check_at],
     }
     arrays = _arrays(g)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -168,13 +168,13 @@ def load(
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(arrays.pop("meta").tobytes())
-    except (OSError, ValueError, KeyError) as exc:
-        raise SnapshotError(f"cannot read graph snapshot {path}: {exc}") from exc
+    except Exception as exc:  # an untrusted file: zip, npy header or JSON errors of any kind
+        raise SnapshotError(f"cannot read graph snapshot {path}: {exc!r}") from exc
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise SnapshotError(f"{path} is not a {FORMAT} v{VERSION} snapshot")
     try:
         return _restore(meta, arrays, aspects), int(meta["offset"])
-    except (KeyError, ValueError, IndexError) as exc:
+    except Exception as exc:  # arrays that do not fit together
         raise SnapshotError(f"damaged graph snapshot {path}: {exc!r}") from exc
 
 
@@ -184,7 +184,7 @@ def _restore(
     g = KnowledgeGraph(**meta["params"], aspects=aspects)
     g.ref, g.now = meta["clock"]
     g.counters.update(meta["counters"])
-    g.name_bytes, g.id_bytes, g.edge_cap = meta["sizes"]
+    g.name_bytes, g.id_bytes, g.edge_cap, g.bytes_check_at = meta["sizes"]
     for name, code in _EDGE_COLUMNS.items():
         setattr(g, f"_{name}", array(code, arrays[name].tobytes()))
     g._type = bytearray(arrays["type"].tobytes())
@@ -202,12 +202,12 @@ def _restore(
 
 def _unstrings(arrays: dict[str, np.ndarray], name: str) -> list[str]:
     blob, ends = arrays[f"{name}_blob"].tobytes(), np.cumsum(arrays[f"{name}_len"]).tolist()
-    return [blob[a:b].decode() for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return [blob[a:b].decode() for a, b in zip([0, *ends][:-1], ends, strict=True)]
 
 
 def _uncsr(arrays: dict[str, np.ndarray], name: str) -> list[array[int]]:
     ids, ends = arrays[f"{name}_ids"], np.cumsum(arrays[f"{name}_len"]).tolist()
-    return [array("i", ids[a:b].tobytes()) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return [array("i", ids[a:b].tobytes()) for a, b in zip([0, *ends][:-1], ends, strict=True)]
 
 
 def _reindex(g: KnowledgeGraph) -> None:

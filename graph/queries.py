@@ -91,8 +91,9 @@ def related_products(
 def product_aspects(g: GraphStore, product_id: str, k: int = 5) -> dict[str, Any]:
     """What reviews of ``product_id`` praise and complain about.
 
-    ``{"product_id", "aspects": n, "praised": [...], "complained": [...]}``; each entry
-    ``{"aspect", "mentions", "positive", "negative", "mean_sentiment", "weight"}``.
+    ``{"product_id", "aspects": n, "mentions", "mean_sentiment", "praised": [...],
+    "complained": [...]}`` (mentions and their mean sentiment over every aspect); each
+    entry ``{"aspect", "mentions", "positive", "negative", "mean_sentiment", "weight"}``.
     Praised: mean sentiment above zero, most positive mentions first; complained:
     below zero, most negative mentions first.
     """
@@ -102,9 +103,13 @@ def product_aspects(g: GraphStore, product_id: str, k: int = 5) -> dict[str, Any
     complained = [r for r in rows if r["mean_sentiment"] < 0]
     praised.sort(key=lambda r: (-r["positive"], -r["mean_sentiment"], r["aspect"]))
     complained.sort(key=lambda r: (-r["negative"], r["mean_sentiment"], r["aspect"]))
+    mentions = sum(r["mentions"] for r in rows)
+    total = sum(r["mean_sentiment"] * r["mentions"] for r in rows)
     return {
         "product_id": product_id,
         "aspects": len(rows),
+        "mentions": mentions,
+        "mean_sentiment": total / mentions if mentions else 0.0,
         "praised": praised[:k],
         "complained": complained[:k],
     }

@@ -108,6 +108,8 @@ def create_app(
         started=started or time.time(),
     )
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
+    if pulse.replica.graph is not None:
+        pulse.replica.graph.check_folder()  # an unusable snapshot folder fails here
     agents.register(pulse)
     views.register(pulse)
     admin.register(pulse)

@@ -236,6 +236,58 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.graph_nodes = Gauge(
+            "pulse_graph_nodes",
+            "Nodes of this worker's knowledge graph replica, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.graph_edges = Gauge(
+            "pulse_graph_edges",
+            "Edges of this worker's knowledge graph replica, by kind (edge type).",
+            ["kind"],
+            registry=r,
+        )
+        self.graph_edge_cap = Gauge(
+            "pulse_graph_edge_cap",
+            "Edges the graph may hold now (PULSE_GRAPH_MAX_EDGES, or fewer under the byte cap).",
+            registry=r,
+        )
+        self.graph_bytes = Gauge(
+            "pulse_graph_estimated_bytes",
+            "Estimated memory of the knowledge graph replica (graph.bounds.estimated_bytes).",
+            registry=r,
+        )
+        self.graph_pruned = Counter(
+            "pulse_graph_pruned_total",
+            "Graph edges and nodes pruned, by kind (edge, node) and reason (weak, cap, bare).",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.graph_records = Counter(
+            "pulse_graph_records_total",
+            "Feedback records given to the graph, by outcome (applied, duplicate, invalid, "
+            "skipped: already in the snapshot it was restored from).",
+            ["outcome"],
+            registry=r,
+        )
+        self.graph_snapshots = Counter(
+            "pulse_graph_snapshots_total",
+            "Graph snapshots written, by outcome (written, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.graph_snapshot_seconds = Gauge(
+            "pulse_graph_snapshot_duration_seconds",
+            "Time of the last graph snapshot, by phase (capture: in the event loop; write: in a thread).",
+            ["phase"],
+            registry=r,
+        )
+        self.graph_snapshot_bytes = Gauge(
+            "pulse_graph_snapshot_bytes",
+            "Size of the last graph snapshot file written.",
+            registry=r,
+        )
         self.admin_requests = Counter(
             "pulse_admin_requests_total",
             "Admin endpoint requests, by endpoint and HTTP status.",

@@ -9,6 +9,13 @@ sale, and :meth:`FeedbackReplica.user_facts` answers for the event being evaluat
 The replica lags the input agent by the feedback log's round trip and holds
 events from every partition, so user facts are as fresh as the log, not as a
 replay: a replayed event may see more, or fewer, of the user's other events.
+
+Each new record then goes to every *replicated model* in :attr:`FeedbackReplica.models`
+(``learn(record, offset)`` on the hot path, ``after_batch(offset)`` between fetches):
+the knowledge graph (:mod:`streams.graph_replica`) is one, and another model joins
+the same way. The log is always read from offset 0, so the popularity model, user
+facts and the event-id window are rebuilt from the whole log at every start; a model
+with a snapshot (the graph) skips the records its snapshot already holds.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from models.popularity import STATE_VERSION, DecayedPopularity
+from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.schemas import ClickEvent, InputEvent, ReviewEvent, SaleEvent
 from streams.settings import Settings
@@ -40,6 +48,19 @@ WEIGHTS = {"view": 1.0, "favorite": 2.0, "add_to_cart": 3.0, "sale": 5.0}
 HEAD_ITEMS, HEAD_TTL = 64, 1.0
 #: Events evaluated here but not yet back from the feedback log, kept per user / users.
 IN_FLIGHT_PER_USER, IN_FLIGHT_USERS = 256, 10_000
+#: Within a fetched batch, give the event loop a turn after this many seconds of applying
+#: (reviews cost ~1 ms each in the graph's aspect extraction; views and agents must not wait).
+YIELD_AFTER = 0.02
+
+
+class ReplicatedModel(Protocol):
+    """A model every worker builds from the whole feedback log, in log order."""
+
+    def learn(self, record: dict[str, Any], offset: int) -> None:
+        """Apply one record (never seen before by the replica) found at ``offset``."""
+
+    def after_batch(self, offset: int) -> None:
+        """Between fetches, on the event loop; ``offset``: the next record to apply."""
 
 
 class RecentIds:
@@ -87,9 +108,18 @@ class FeedbackReplica:
         self._flight: dict[str, deque[InputEvent]] = {}
         self.offset = 0
         self.applied = 0
+        #: This worker's knowledge graph (None when PULSE_GRAPH_ENABLED is false).
+        self.graph = (
+            GraphReplica(settings, metrics, settings.topic(FEEDBACK))
+            if settings.graph_enabled
+            else None
+        )
+        #: Models fed every new record after popularity and user facts, in this order.
+        self.models: list[ReplicatedModel] = [self.graph] if self.graph is not None else []
 
-    def apply(self, value: bytes) -> bool:
-        """Apply one feedback record; False for a repeat or an unreadable record."""
+    def apply(self, value: bytes, offset: int = 0) -> bool:
+        """Apply the feedback record found at ``offset``; False for a repeat or an
+        unreadable record (one the replicated models refuse is counted by them)."""
         try:
             record = orjson.loads(value)
             topic, event = record["topic"], record["event"]
@@ -100,6 +130,8 @@ class FeedbackReplica:
         if not self.recent.add(event_id):
             self.metrics.feedback_applied.labels(outcome="duplicate").inc()
             return False
+        for model in self.models:
+            model.learn(record, offset)
         try:
             self._learn(topic, event)
         except (KeyError, TypeError, ValueError) as exc:  # never stop following the log
@@ -177,7 +209,9 @@ class FeedbackReplica:
         return self.popularity.rank(user_id, k)
 
     async def run(self) -> None:
-        """Follow the feedback log until cancelled."""
+        """Load the graph's snapshot, then follow the feedback log until cancelled."""
+        if self.graph is not None:
+            await asyncio.to_thread(self.graph.restore)
         tp = TopicPartition(self.settings.topic(FEEDBACK), 0)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -190,17 +224,35 @@ class FeedbackReplica:
         try:
             consumer.assign([tp])
             consumer.seek(tp, self.offset)
+            unchecked = self.graph
             while True:
                 batches = await consumer.getmany(tp, timeout_ms=200, max_records=5000)
-                for record in batches.get(tp, ()):
-                    self.apply(record.value)
-                    self.offset = record.offset + 1
+                records = batches.get(tp, [])
+                end = consumer.highwater(tp)  # a fetch's high watermark: exact on Tansu too
+                if unchecked is not None and (records or end is not None):
+                    unchecked.check_log(end if end is not None else records[-1].offset + 1)
+                    unchecked = None
+                await self._apply_batch(records)
                 self.metrics.feedback_offset.set(self.offset)
                 self.metrics.reco_items.set(len(self.popularity))
+                for model in self.models:
+                    model.after_batch(self.offset)
                 await asyncio.sleep(0)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+    async def _apply_batch(self, records: list[Any]) -> None:
+        """Apply fetched records in order, letting the loop run every ``YIELD_AFTER`` s
+        (between two records: :attr:`offset` always matches what has been applied)."""
+        clock = time.perf_counter
+        turn = clock() + YIELD_AFTER
+        for i, record in enumerate(records):
+            self.apply(record.value, record.offset)
+            self.offset = record.offset + 1
+            if i & 63 == 63 and clock() > turn:
+                await asyncio.sleep(0)
+                turn = clock() + YIELD_AFTER
 
 
 def _user_args(event: dict[str, Any], kind: str) -> tuple[str, str, str, float, float]:

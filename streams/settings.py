@@ -80,6 +80,46 @@ class Settings(BaseSettings):
         ge=1_000,
         description="Event ids each feedback replica remembers to drop repeats.",
     )
+    graph_enabled: bool = Field(
+        True, description="Keep the knowledge graph replica (users, products, aspects) on this worker."
+    )
+    graph_half_life: Seconds = Field(
+        7 * 86_400.0, description="Half-life of the knowledge graph's edge weights, s of event time."
+    )
+    graph_min_weight: float = Field(
+        0.05,
+        ge=0,
+        allow_inf_nan=False,
+        description="Graph edges whose decayed weight falls below this are pruned.",
+    )
+    graph_max_edges: int = Field(
+        2_000_000,
+        ge=10,
+        le=1 << 28,
+        description="Most graph edges (~190 bytes each); over it the weakest go.",
+    )
+    graph_max_nodes: int = Field(
+        1_000_000,
+        ge=10,
+        le=1 << 28,
+        description="Most graph nodes; over it the least recently seen go, with their edges.",
+    )
+    graph_max_bytes: int | None = Field(
+        None,
+        ge=1_000_000,
+        description="Estimated bytes the graph may hold (enforced as an edge cap); unset: no byte cap.",
+    )
+    graph_snapshot_interval: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="How often the graph and its feedback-log offset are snapshotted, s; 0: never.",
+    )
+    graph_snapshot_dir: Path | None = Field(
+        None,
+        description="Folder of graph snapshots. Unset: <PULSE_DATA_DIR>/<PULSE_APP_ID>/graph.",
+    )
     web_host: str = Field("127.0.0.1", description="Address the HTTP API and /metrics bind to.")
     web_port: int = Field(6066, ge=1, le=65_535, description="Port of the HTTP API and /metrics.")
     data_dir: Path = Field(Path(".pulse"), description="Folder for worker data (tables, logs).")
@@ -167,6 +207,10 @@ class Settings(BaseSettings):
                 f"(or ONNX Runtime provider names), got {value!r}"
             )
         return value
+
+    def graph_folder(self) -> Path:
+        """Where this worker's graph snapshots live."""
+        return self.graph_snapshot_dir or self.data_dir / self.app_id / "graph"
 
     def topic(self, name: str) -> str:
         """The real topic name for logical ``name``."""

@@ -1,8 +1,10 @@
-"""HTTP API (Faust web): health, metrics, product state, top products, recommendations.
+"""HTTP API (Faust web): health, metrics, product state, top products, recommendations,
+and the knowledge graph.
 
 A product's state lives on the worker that owns its partition:
-``/products/{id}`` is routed there. Recommendations come from this worker's
-replica of the feedback log, so any worker answers them.
+``/products/{id}`` is routed there. Recommendations and the ``/graph/...`` views
+come from this worker's replica of the feedback log, so any worker answers them
+(as of the offset ``/graph/stats`` reports). An id the graph does not hold is a 404.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
+from graph.queries import product_aspects, random_walk, related_products, user_neighbourhood
+from graph.schema import PRODUCT, USER
 from streams.state import ProductState
 from streams.tables import get
 
@@ -21,6 +25,9 @@ if TYPE_CHECKING:
 
 MAX_K = 1000
 MAX_LIST = 100_000
+#: Most answers of a graph view (``k``).
+MAX_GRAPH_K = 200
+GRAPH_OFF = "the knowledge graph is off on this worker (PULSE_GRAPH_ENABLED=false)"
 
 
 def _int_arg(request: Request, name: str, default: int, high: int) -> int:
@@ -94,6 +101,8 @@ def register(pulse: Pulse) -> None:
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"products": top_products(tables.products.data, n)})
 
+    register_graph(pulse)
+
     @app.page("/recommendations/{user_id}")
     class Recommendations(View):
         async def get(self, request: Request, user_id: str) -> Response:
@@ -111,6 +120,79 @@ def register(pulse: Pulse) -> None:
                     ],
                 }
             )
+
+
+def register_graph(pulse: Pulse) -> None:
+    """The ``/graph/...`` views: one per query of :mod:`graph.queries`, and stats."""
+    app = pulse.app
+
+    def ask(view: View, request: Request, kind: int, name: str, default: int) -> Any:
+        """``(graph, k)``, or an error response (400: bad k; 404: unknown id, or no graph)."""
+        replica = pulse.replica.graph
+        if replica is None:
+            return view.json({"error": GRAPH_OFF}, status=404)
+        try:
+            k = _int_arg(request, "k", default, MAX_GRAPH_K)
+        except ValueError as exc:
+            return view.json({"error": str(exc)}, status=400)
+        if replica.graph.node_id(kind, name) is None:
+            what = "product" if kind == PRODUCT else "user"
+            return view.json({"error": f"unknown {what} {name!r}"}, status=404)
+        return replica.graph, k
+
+    @app.page("/graph/products/{product_id}/related")
+    class Related(View):
+        async def get(self, request: Request, product_id: str) -> Response:
+            asked = ask(self, request, PRODUCT, product_id, 10)
+            if not isinstance(asked, tuple):  # the error response
+                return asked
+            g, k = asked
+            return self.json(
+                {"product_id": product_id, "related": related_products(g, product_id, k)}
+            )
+
+    @app.page("/graph/products/{product_id}/aspects")
+    class Aspects(View):
+        async def get(self, request: Request, product_id: str) -> Response:
+            asked = ask(self, request, PRODUCT, product_id, 5)
+            if not isinstance(asked, tuple):  # the error response
+                return asked
+            g, k = asked
+            return self.json(product_aspects(g, product_id, k))
+
+    @app.page("/graph/users/{user_id}/neighbourhood")
+    class Neighbourhood(View):
+        async def get(self, request: Request, user_id: str) -> Response:
+            asked = ask(self, request, USER, user_id, 20)
+            if not isinstance(asked, tuple):  # the error response
+                return asked
+            g, k = asked
+            return self.json(user_neighbourhood(g, user_id, k))
+
+    @app.page("/graph/users/{user_id}/walk")
+    class Walk(View):
+        async def get(self, request: Request, user_id: str) -> Response:
+            asked = ask(self, request, USER, user_id, 10)
+            if not isinstance(asked, tuple):  # the error response
+                return asked
+            g, k = asked
+            items = random_walk(g, user_id, k)
+            return self.json(
+                {
+                    "user_id": user_id,
+                    "model": "rp3beta",
+                    "items": [{"product_id": p, "score": s} for p, s in items],
+                }
+            )
+
+    @app.page("/graph/stats")
+    class Stats(View):
+        async def get(self, request: Request) -> Response:
+            replica = pulse.replica.graph
+            if replica is None:
+                return self.json({"error": GRAPH_OFF}, status=404)
+            with_digest = request.query.get("digest", "") in ("1", "true", "yes")
+            return self.json(replica.stats(pulse.replica.offset, with_digest))
 
 
 def top_products(data: Any, n: int) -> list[dict[str, Any]]:

@@ -99,9 +99,6 @@ class Pending:
 #: Panels for subsystems of other issues. The live test fails when their metrics appear,
 #: so that the panel is checked (and fixed if the names differ) instead of staying empty.
 PENDING = {
-    "Graph size": Pending(
-        "the knowledge graph (issue 5) exports no pulse_graph_* metric yet", "pulse_graph_"
-    ),
     "Recommender online quality (HR@10)": Pending(
         "the online recommenders (issue 6) export no prequential hit counts yet", "pulse_reco_"
     ),

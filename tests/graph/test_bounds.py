@@ -112,10 +112,9 @@ def test_memory_stays_under_max_bytes_through_a_long_replay() -> None:
     peak = 0
     for i in range(60_000):
         g.apply(sale(f"u{i % 7919}", f"p{(i * 31) % 10007}", T0 + i))
-        if i % bounds.BYTES_EVERY == 0:
-            peak = max(peak, bounds.estimated_bytes(g))
-    assert peak <= limit * 1.05  # checked every BYTES_EVERY records; a little slack between
-    assert bounds.estimated_bytes(g) <= limit
+        peak = max(peak, bounds.estimated_bytes(g))
+    assert peak <= limit  # after every record, not only at the checks
+    assert peak > 0.8 * limit
     assert g.counters["pruned_edges_cap"] > 0
     assert g.n_edges > 2_000  # pruned to the bound, not to nothing
 
