@@ -2,10 +2,10 @@
 
 Each user keeps their last ``window`` distinct items. A new event ``(u, i, w)``
 adds ``sqrt(w * w_j)`` to the pair ``(i, j)`` for every item ``j`` in that window,
-in forward-decay form (``x * 2 ** ((ts - ref) / half_life)``, as
+(``w_j``: the strongest weight the user gave ``j``) in forward-decay form (``x * 2 ** ((ts - ref) / half_life)``, as
 :mod:`models.popularity`), and ``w`` to the item's own mass. Pairs where both
 events were purchases are also counted as *bought together* (for the reason shown).
-Past ``2 * max_neighbours`` partners, an item keeps its ``max_neighbours``
+Past ``PRUNE_AT * max_neighbours`` partners, an item keeps its ``max_neighbours``
 strongest (ties: by id), so memory is ``O(items * max_neighbours)``.
 
 ``rank(user)`` scores ``j`` by ``sum_h r_h * c(h, j) / sqrt(m_h * m_j)`` (cosine on
@@ -32,6 +32,8 @@ from models.exceptions import InvalidInputError, InvalidStateError
 
 #: Rebase the forward-decay reference past this many half-lives.
 MAX_EXPONENT = 256.0
+#: An item's partners are cut back to ``max_neighbours`` when they pass this many times it.
+PRUNE_AT = 3
 
 
 class ItemCooccurrence:
@@ -51,7 +53,8 @@ class ItemCooccurrence:
         self.mass: dict[str, float] = {}
         self.pairs: dict[str, dict[str, float]] = {}
         self.bought: dict[str, set[str]] = {}
-        self.recent: dict[str, list[tuple[str, float, bool]]] = {}  # user -> [(item, w, bought)]
+        #: user -> [(item, sqrt(weight), bought)], oldest first
+        self.recent: dict[str, list[tuple[str, float, bool]]] = {}
 
     def _scale(self, ts: float) -> float:
         if self.half_life is None:
@@ -83,38 +86,50 @@ class ItemCooccurrence:
             raise InvalidInputError(f"learn_one needs finite ts and weight >= 0, got {weight!r}")
         scale = self._scale(ts)
         self.mass[item] = self.mass.get(item, 0.0) + weight * scale
-        recent = self.recent.setdefault(user, [])
-        for j, w_j, bought_j in recent:
+        recent = self.recent.get(user)
+        if recent is None:
+            recent = self.recent[user] = []
+        root = math.sqrt(weight)
+        pairs, limit = self.pairs, PRUNE_AT * self.max_neighbours
+        mine = pairs.get(item)
+        if mine is None:
+            mine = pairs[item] = {}
+        for j, root_j, bought_j in recent:
             if j == item:
                 continue
-            amount = math.sqrt(weight * w_j) * scale
-            self._add(item, j, amount)
-            self._add(j, item, amount)
+            amount = root * root_j * scale
+            mine[j] = mine.get(j, 0.0) + amount
+            theirs = pairs[j]
+            theirs[item] = theirs.get(item, 0.0) + amount
+            if len(theirs) > limit:
+                self._prune(j)
             if purchased and bought_j:
                 self.bought.setdefault(item, set()).add(j)
                 self.bought.setdefault(j, set()).add(item)
-        self._remember(recent, item, weight, purchased)
+        if len(mine) > limit:
+            self._prune(item)
+        self._remember(recent, item, root, purchased)
 
-    def _add(self, a: str, b: str, amount: float) -> None:
-        partners = self.pairs.get(a)
-        if partners is None:
-            partners = self.pairs[a] = {}
-        partners[b] = partners.get(b, 0.0) + amount
-        if len(partners) > 2 * self.max_neighbours:
-            keep = heapq.nsmallest(self.max_neighbours, ((-w, j) for j, w in partners.items()))
-            self.pairs[a] = {j: -neg for neg, j in keep}
-            if a in self.bought:
-                self.bought[a] &= self.pairs[a].keys()
+    def _prune(self, a: str) -> None:
+        """Keep ``a``'s ``max_neighbours`` strongest partners (ties: by id)."""
+        partners, cap = self.pairs[a], self.max_neighbours
+        cut = sorted(partners.values(), reverse=True)[cap - 1]
+        kept = {j: w for j, w in partners.items() if w > cut}
+        ties = sorted(j for j, w in partners.items() if w == cut)
+        kept.update((j, cut) for j in ties[: cap - len(kept)])
+        self.pairs[a] = kept
+        if a in self.bought:
+            self.bought[a] &= kept.keys()
 
     def _remember(
-        self, recent: list[tuple[str, float, bool]], item: str, weight: float, purchased: bool
+        self, recent: list[tuple[str, float, bool]], item: str, root: float, purchased: bool
     ) -> None:
-        for pos, (j, w_j, bought_j) in enumerate(recent):
+        for pos, (j, root_j, bought_j) in enumerate(recent):
             if j == item:
                 del recent[pos]
-                weight, purchased = max(weight, w_j), purchased or bought_j
+                root, purchased = max(root, root_j), purchased or bought_j
                 break
-        recent.append((item, weight, purchased))
+        recent.append((item, root, purchased))
         if len(recent) > self.window:
             del recent[0]
 
@@ -134,10 +149,10 @@ class ItemCooccurrence:
         weight = 1.0
         for h in reversed(items):
             partners = self.pairs.get(h)
-            if partners:
+            if partners and mass.get(h, 0.0) > 0.0:
                 norm_h = weight / math.sqrt(mass[h])
                 for j, c in partners.items():
-                    part = c * norm_h / math.sqrt(mass[j])
+                    part = c * norm_h / math.sqrt(mass[j] or math.inf)
                     scores[j] = scores.get(j, 0.0) + part
                     if part > best.get(j, (0.0, ""))[0]:
                         best[j] = (part, h)

@@ -60,10 +60,12 @@ class Recommender:
         graph: KnowledgeGraph | None = None,
         seed: int = 0,
         dedup_ids: int = 100_000,
+        walk_beta: float = 0.0,
     ):
         self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         self.half_life, self.n_candidates = half_life, n_candidates
         self.exclude_seen, self.seed, self.dedup_ids = exclude_seen, seed, dedup_ids
+        self.walk_beta = walk_beta
         self.owns_graph = graph is None
         self.graph = KnowledgeGraph(half_life=half_life, aspects=None) if graph is None else graph
         pop_half_life = half_life if half_life is not None else 1e12
@@ -153,7 +155,7 @@ class Recommender:
     ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, str]]:
         """Candidate lists, and the history item behind each co-occurrence candidate."""
         explained = self.cooc.explain(user, None, n, skip)
-        walked = random_walk(self.graph, user, n + len(skip))
+        walked = random_walk(self.graph, user, n + len(skip), beta=self.walk_beta)
         lists = {
             "cooc": [(item, score) for item, score, _ in explained],
             "walk": [(item, score) for item, score in walked if item not in skip][:n],

@@ -96,9 +96,13 @@ class BiasedMF:
         users.bias[u] -= lr_u * (grad + self.l2_bias * users.bias[u])
         items.bias[i] -= lr_i * (grad + self.l2_bias * items.bias[i])
         p, q = users.factors[u], items.factors[i]
-        step_p = grad * q + self.l2_latent * p
-        q -= self.lr_latent * (grad * p + self.l2_latent * q)
-        p -= self.lr_latent * step_p
+        step = self.lr_latent * grad
+        step_p = step * q
+        if self.l2_latent:
+            step_p += (self.lr_latent * self.l2_latent) * p
+            q *= 1.0 - self.lr_latent * self.l2_latent
+        q -= step * p
+        p -= step_p
 
     def rank(
         self, user: str, k: int = 10, exclude: Collection[str] = ()
@@ -194,16 +198,21 @@ class BPRMF:
         if j is None or weight == 0.0:
             return
         users, items = self.users, self.items
-        p, qi, qj = users.factors[u], items.factors[i], items.factors[j]
+        p, qi, qj, bias = users.factors[u], items.factors[i], items.factors[j], items.bias
         diff = qi - qj
-        x = items.bias[i] - items.bias[j] + float(p @ diff)
+        x = bias[i] - bias[j] + float(p @ diff)
         g = weight * self.lr / (1.0 + math.exp(min(x, 30.0)))  # lr * weight * sigmoid(-x)
-        items.bias[i] += g - self.lr * self.l2 * items.bias[i]
-        items.bias[j] += -g - self.lr * self.l2 * items.bias[j]
-        step_p = g * diff - self.lr * self.l2 * p
-        qi += g * p - self.lr * self.l2 * qi
-        qj += -g * p - self.lr * self.l2 * qj
-        p += step_p
+        keep = 1.0 - self.lr * self.l2  # the L2 step, as a shrink
+        bias[i] = bias[i] * keep + g
+        bias[j] = bias[j] * keep - g
+        gp = g * p
+        diff *= g
+        p *= keep
+        p += diff
+        qi *= keep
+        qi += gp
+        qj *= keep
+        qj -= gp
 
     def rank(
         self, user: str, k: int = 10, exclude: Collection[str] = ()

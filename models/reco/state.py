@@ -45,6 +45,7 @@ def to_state(rec: Recommender) -> dict[str, Any]:
             "exclude_seen": rec.exclude_seen,
             "seed": rec.seed,
             "dedup_ids": rec.dedup_ids,
+            "walk_beta": rec.walk_beta,
         },
         "owns_graph": rec.owns_graph,
         "popular": rec.popular.to_state(),
