@@ -32,8 +32,10 @@ from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from graph.exceptions import InvalidEventError
 from graph.knowledge import KnowledgeGraph
 from graph.walk import random_walk
+from models.exceptions import InvalidInputError
 from models.popularity import DecayedPopularity
 from models.reco.blend import Candidates, blend
 from models.reco.cooc import ItemCooccurrence
@@ -81,17 +83,28 @@ class Recommender:
         self._recent_set: set[str] = set()
 
     def learn(self, record: dict[str, Any]) -> bool:
-        """Learn one feedback-log record; False when its event id was learned recently."""
-        event_id = record.get("event", {}).get("event_id")
-        if event_id is not None and not self._first_time(str(event_id)):
+        """Learn one feedback-log record; False when its event id was learned recently.
+
+        A record that cannot be read raises :class:`~models.exceptions.InvalidInputError`
+        and changes nothing."""
+        try:
+            event_id = str(record["event"]["event_id"])
+            catalog = record["topic"] == "products"
+            item = None if not catalog else str(record["event"]["product_id"])
+        except (KeyError, TypeError) as exc:
+            raise InvalidInputError(f"not a feedback record: {exc!r}") from exc
+        x = None if catalog else to_interaction(record)
+        if event_id in self._recent_set:
             return False
         if self.owns_graph:
-            self.graph.apply(record)
-        if record.get("topic") == "products":
-            self._catalog(record["event"])
-            return True
-        x = to_interaction(record)
-        if x is not None:
+            try:
+                self.graph.apply(record)
+            except InvalidEventError as exc:
+                raise InvalidInputError(str(exc)) from exc
+        self._remember_id(event_id)
+        if item is not None:
+            self._catalog(item, record["event"])
+        elif x is not None:
             self.learn_one(x.user, x.item, x.weight, x.ts, x.category, x.purchased, x.rating)
         return True
 
@@ -117,17 +130,13 @@ class Recommender:
             self.last_category[user] = category
             self.category[item] = category
 
-    def _first_time(self, event_id: str) -> bool:
-        if event_id in self._recent_set:
-            return False
+    def _remember_id(self, event_id: str) -> None:
         self.recent_ids.append(event_id)
         self._recent_set.add(event_id)
         if len(self.recent_ids) > self.dedup_ids:
             self._recent_set.discard(self.recent_ids.popleft())
-        return True
 
-    def _catalog(self, event: dict[str, Any]) -> None:
-        item = str(event["product_id"])
+    def _catalog(self, item: str, event: dict[str, Any]) -> None:
         if event.get("category_id") is not None:
             self.category[item] = str(event["category_id"])
         stock = event.get("stock")
