@@ -3,9 +3,9 @@
 It is thin on purpose: :class:`~streams.processor.BatchProcessor` holds the
 logic. Per batch it (1) sends dead letters, scored reviews, decisions and
 feedback records and waits until the broker has them, then (2) writes product
-state, seen ids and the decisions' dedup keys to the tables. That order makes a
-crash between the two repeat output (replicas deduplicate feedback by event id,
-consumers of decisions by ``decision_id``) rather than lose it.
+state and waits, then (3) writes seen ids and the decisions' dedup keys and waits.
+That order makes a crash in between repeat output (replicas deduplicate feedback
+by event id, consumers of decisions by ``decision_id``) rather than lose it.
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ def register(pulse: Pulse) -> None:
             async with lock:  # a tick never decides between our evaluation and our writes
                 result = processor.process(records)
                 await _emit(pulse, result)
-                _store(pulse, result, events)
-                await flush_writes(pulse.app)
+                await _store(pulse, result, events)
             for pruner in pruners:
                 pruner.maybe_prune(events)
             _count(pulse, result, records, started)
@@ -128,16 +127,24 @@ async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
     return await pulse.topics.dead_letter.send(key=key, value=value, headers=headers)
 
 
-def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) -> None:
+async def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) -> None:
+    """Write the batch's table changes and wait until the broker has them.
+
+    Product state (with its applied offsets) lands before the seen ids and decision
+    keys: a seen id without its state would make a restarted worker drop the event
+    as a duplicate, while state without its seen id is caught by the offsets.
+    """
     by_partition = {e.message.partition: e for e in events}
     products, seen = pulse.tables.products, pulse.tables.seen
     for pid, (partition, value) in result.products.items():
         put(products, by_partition[partition], pid, value)
+    await flush_writes(pulse.app)
     for event_id, (partition, ts) in result.seen.items():
         put(seen, by_partition[partition], event_id, [partition, ts])
     decisions = pulse.tables.decisions
     for key, (partition, ts) in result.decision_keys.items():
         put(decisions, by_partition[partition], key, [partition, ts])
+    await flush_writes(pulse.app)
 
 
 def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: float) -> None:
