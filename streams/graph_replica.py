@@ -205,6 +205,8 @@ class GraphReplica:
         if self.graph.aspects is not None:  # load jieba's and lemminflect's lexicons here,
             self.graph.aspects("质量很好，物流很快", None)  # not at the first review
             self.graph.aspects("The battery is great.", None)
+        for stale in self.path.parent.glob(f".{self.path.name}.*"):  # a write cut by a kill
+            stale.unlink(missing_ok=True)
         if not self.path.exists():
             self._restored(None, 0, started, "no snapshot: the graph is built from the log")
             return

@@ -81,10 +81,12 @@ class Settings(BaseSettings):
         description="Event ids each feedback replica remembers to drop repeats.",
     )
     graph_enabled: bool = Field(
-        True, description="Keep the knowledge graph replica (users, products, aspects) on this worker."
+        True,
+        description="Keep the knowledge graph replica (users, products, aspects) on this worker.",
     )
     graph_half_life: Seconds = Field(
-        7 * 86_400.0, description="Half-life of the knowledge graph's edge weights, s of event time."
+        7 * 86_400.0,
+        description="Half-life of the knowledge graph's edge weights, s of event time.",
     )
     graph_min_weight: float = Field(
         0.05,

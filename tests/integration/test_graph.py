@@ -45,7 +45,7 @@ TEXTS = [
 def feedback_log(n: int, seed: int, users: int = 300, products: int = 120) -> list[bytes]:
     """``n`` feedback values: clicks, sales, reviews (both languages, scored or rated),
     catalog updates; one in 50 re-sends an earlier event, one in 400 is unreadable."""
-    rng, out, sent = random.Random(seed), [], []
+    rng, out, sent = random.Random(seed), list[bytes](), list[bytes]()
     for i in range(n):
         if i % 400 == 399:
             out.append(b'{"topic": "clicks", "event": {"event_id": "bad' + str(i).encode() + b'"}}')
