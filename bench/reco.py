@@ -354,6 +354,7 @@ def latency(base: list[Record], n_copies: int, queries: int, seed: int) -> None:
     wall.sort()
     cpu.sort()
     p99 = int(0.99 * len(wall))
+    print(f"load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(
         f"state: Taobao x{n_copies} = {n:,} records learned in {spent:.1f} s ({n / spent:,.0f}/s); "
         f"{len(rec.seen):,} users, {len(rec.popular):,} items, {rec.graph.n_edges:,} graph edges"

@@ -24,8 +24,7 @@ def top_items(
     if want <= 0:
         return []
     if want < n:
-        cut = np.argpartition(-scores, want - 1)[:want]
-        threshold = scores[cut].min()
+        threshold = np.partition(scores, n - want)[n - want]
         cut = np.flatnonzero(scores >= threshold)  # every tie of the last one, for a fair id order
     else:
         cut = np.arange(n)
