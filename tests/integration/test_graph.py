@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import signal
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,30 @@ def local_graph(values: list[bytes]) -> Any:
     return g
 
 
+@pytest.fixture
+def workers(broker, prefix: str, tmp_path: Path) -> Iterator[Callable[..., list[WorkerProcess]]]:
+    """Start workers (one per env mapping) side by side, and stop them all side by side:
+    their group joins and shutdowns overlap instead of queueing."""
+    started: list[WorkerProcess] = []
+
+    def start(*envs: dict[str, str]) -> list[WorkerProcess]:
+        new = [
+            WorkerProcess(broker.bootstrap, prefix, tmp_path / f"w{len(started) + i}", env)
+            for i, env in enumerate(envs)
+        ]
+        started.extend(new)
+        return together(WorkerProcess.start, new)
+
+    yield start
+    together(WorkerProcess.stop, started)
+
+
+def together(method: Callable[[WorkerProcess], Any], workers: list[WorkerProcess]) -> list[Any]:
+    """``method`` on every worker at once (threads); their results, or the first error."""
+    with ThreadPoolExecutor(max_workers=max(1, len(workers))) as pool:
+        return list(pool.map(method, workers))
+
+
 def stats(worker: WorkerProcess, with_digest: bool = False) -> dict[str, Any]:
     return dict(worker.get("/graph/stats" + ("?digest=1" if with_digest else "")))
 
@@ -124,19 +149,19 @@ def caught_up(worker: WorkerProcess, end: int, timeout: float = 60.0) -> dict[st
 
 
 def test_two_workers_given_the_same_log_hold_the_same_graph_and_answer_from_it(
-    spawn_worker, broker, prefix: str
+    workers, broker, prefix: str
 ) -> None:
-    workers = [spawn_worker(), spawn_worker()]
+    pair = workers({}, {})
     values = feedback_log(3000, seed=1)
     send(prefix, broker.bootstrap, values)
-    answers = [caught_up(w, len(values)) for w in workers]
+    answers = [caught_up(w, len(values)) for w in pair]
     expected = local_graph(values)
     assert answers[0]["digest"] == answers[1]["digest"] == digest(expected)
     assert answers[0]["edge_count"] == expected.n_edges > 1000
     assert answers[0]["counters"]["aspect_mentions"] > 100
     assert answers[0]["restored"]["note"].startswith("no snapshot")
 
-    w = workers[1]
+    w = pair[1]
     product = "p1"
     assert w.get(f"/graph/products/{product}/related?k=5")["related"] == related_products(
         expected, product, 5
@@ -156,28 +181,27 @@ def test_two_workers_given_the_same_log_hold_the_same_graph_and_answer_from_it(
 
 
 def test_restarted_workers_get_back_to_the_same_graph_from_their_snapshots(
-    spawn_worker, broker, prefix: str
+    workers, broker, prefix: str
 ) -> None:
     """Stopped (SIGTERM), killed (SIGKILL), and stopped with its snapshot cut in half."""
-    steady = spawn_worker()
-    restarted = {
-        how: spawn_worker(PULSE_GRAPH_SNAPSHOT_INTERVAL="0.2") for how in ("stop", "kill", "damage")
-    }
+    ways = ("stop", "kill", "damage")
+    steady, *others = workers({}, *[{"PULSE_GRAPH_SNAPSHOT_INTERVAL": "0.2"}] * len(ways))
+    restarted = dict(zip(ways, others, strict=True))
     values = feedback_log(4000, seed=2)
     first = 2500
     send(prefix, broker.bootstrap, values[:first])
     deadline = time.monotonic() + 60
-    for how, worker in restarted.items():
+    for worker in others:
         caught_up(worker, first)
         while stats(worker)["snapshot"]["offset"] != first:
             assert time.monotonic() < deadline, stats(worker)["snapshot"]
             time.sleep(0.1)
-        worker.stop(signal.SIGKILL if how == "kill" else signal.SIGTERM)
+    restarted["kill"].kill()
+    together(WorkerProcess.stop, [restarted["stop"], restarted["damage"]])
     (damaged,) = Path(restarted["damage"].folder).rglob("*.snap")
     damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
     send(prefix, broker.bootstrap, values[first:])  # while they are down
-    for worker in restarted.values():
-        worker.start()
+    together(WorkerProcess.start, others)
 
     expected = caught_up(steady, len(values))["digest"]
     assert expected == digest(local_graph(values))
@@ -196,10 +220,11 @@ def test_restarted_workers_get_back_to_the_same_graph_from_their_snapshots(
             assert f"{skipped} {float(below)}" in worker.metrics_text(), how
 
 
-def test_the_memory_bounds_hold_while_a_long_log_replays(spawn_worker, broker, prefix: str) -> None:
+def test_the_memory_bounds_hold_while_a_long_log_replays(workers, broker, prefix: str) -> None:
     max_edges, max_bytes = 1500, 1_000_000
-    by_edges = spawn_worker(PULSE_GRAPH_MAX_EDGES=str(max_edges))
-    by_bytes = spawn_worker(PULSE_GRAPH_MAX_BYTES=str(max_bytes))
+    by_edges, by_bytes = workers(
+        {"PULSE_GRAPH_MAX_EDGES": str(max_edges)}, {"PULSE_GRAPH_MAX_BYTES": str(max_bytes)}
+    )
     values = feedback_log(30_000, seed=3, users=5000, products=3000)
     send(prefix, broker.bootstrap, values)
     seen: list[tuple[int, int, int]] = []
