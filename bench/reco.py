@@ -230,6 +230,8 @@ def top_n(
     samples: list[tuple[Any, str]] = []
     sums: dict[str, list[float]] = {}
     fixed = weights is not None
+    if fixed:
+        tune_at = set()  # nothing is tuned on held-out data
     tuned = False
     for pos, record in enumerate(records):
         if not tuned and pos >= int(len(records) * TUNE_SHARE):
