@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     graph_max_bytes: int | None = Field(
         None,
         ge=1_000_000,
-        description="Estimated bytes the graph may hold (enforced as an edge cap); unset: no byte cap.",
+        description="Most estimated bytes of the graph, never passed (weakest edges go); unset: no byte cap.",
     )
     graph_snapshot_interval: float = Field(
         300.0,
