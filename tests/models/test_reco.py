@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -60,6 +63,29 @@ def test_same_log_same_state_and_answers() -> None:
     a, b = learned(log, seed=5), learned(log, seed=5)
     assert digest(a) == digest(b)
     assert [a.recommend(f"u{i}") for i in range(40)] == [b.recommend(f"u{i}") for i in range(40)]
+
+
+def answers_and_digest() -> str:
+    """What a replica that learned the synthetic log serves, and its digest (one line)."""
+    rec = learned(synthetic_log())
+    served = [rec.recommend(f"u{i}", k=5) for i in range(40)] + [rec.recommend("new", k=5)]
+    return f"{digest(rec)} {orjson.dumps(served).decode()}"
+
+
+def test_replicas_in_other_processes_agree_whatever_their_hash_seed() -> None:
+    code = "from tests.models.test_reco import answers_and_digest; print(answers_and_digest())"
+    outputs = set()
+    for seed in ("1", "2"):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parents[2],
+        )
+        outputs.add(out.stdout.strip())
+    assert outputs == {answers_and_digest()}
 
 
 def test_another_order_or_seed_changes_the_digest() -> None:
