@@ -9,6 +9,7 @@ from models.reco.blend import blend, tune_weights
 from models.reco.cooc import ItemCooccurrence
 from models.reco.hybrid import SOURCES, Recommender
 from models.reco.mf import BPRMF, BiasedMF
+from models.reco.persist import load, save
 from models.reco.state import digest, from_state, to_state
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "blend",
     "digest",
     "from_state",
+    "load",
+    "save",
     "to_state",
     "tune_weights",
 ]

@@ -14,7 +14,16 @@ from river import optim, reco
 
 from graph.persist import load, snapshot
 from models.exceptions import InvalidInputError, InvalidStateError
-from models.reco import BPRMF, BiasedMF, ItemCooccurrence, Recommender, digest, from_state, to_state
+from models.reco import (
+    BPRMF,
+    BiasedMF,
+    ItemCooccurrence,
+    Recommender,
+    digest,
+    from_state,
+    persist,
+    to_state,
+)
 from models.reco.cooc import PRUNE_AT
 
 T0 = 1_700_000_000.0
@@ -117,6 +126,26 @@ def test_snapshot_round_trip_goes_on_as_if_never_stopped(tmp_path: Path) -> None
     assert [restored.recommend(f"u{i}") for i in range(40)] == [
         whole.recommend(f"u{i}") for i in range(40)
     ]
+
+
+def test_snapshot_file_round_trip_and_damaged_files(tmp_path: Path) -> None:
+    log = synthetic_log()
+    whole, half = learned(log), learned(log[:250])
+    path = tmp_path / "reco.snap"
+    persist.save(half, path, offset=250)
+    persist.save(half, path, offset=250)  # over an older snapshot
+    restored, offset = persist.load(path, graph=learned(log[:250]).graph)
+    assert offset == 250 and digest(restored) == digest(half)
+    for record in log[offset:]:
+        restored.learn(record)
+    assert digest(restored) == digest(whole)
+    assert [p.name for p in tmp_path.iterdir()] == ["reco.snap"]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InvalidStateError):
+        persist.load(path)
+    with pytest.raises(InvalidStateError):
+        persist.load(tmp_path / "missing.snap")
 
 
 def test_malformed_state_is_refused() -> None:
