@@ -32,6 +32,7 @@ import asyncio
 import hashlib
 import json
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -47,6 +48,7 @@ from streams.agents import DEAD_LETTER_MAX_BYTES
 from streams.codec import Rejection, decode, encode
 from streams.producing import Item
 from streams.schemas import ClickEvent, ReviewEvent, SaleEvent
+from streams.security import kafka_options
 from streams.settings import Settings
 from streams.topics import DEAD_LETTER, DECISIONS, FEEDBACK, SCORED
 
@@ -185,6 +187,7 @@ class Observer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **kafka_options(self.settings),
         )
         await consumer.start()
         partitions = []
@@ -271,7 +274,7 @@ def _all_products(url: str) -> dict[str, dict[str, float]]:
     products: dict[str, dict[str, float]] = {}
     after = ""
     while True:
-        page = _get(url, f"/products?limit=100000&after={urllib.request.quote(after)}")
+        page = _get(url, f"/products?limit=100000&after={urllib.parse.quote(after)}")
         products.update(page["products"])
         if not page["next"]:
             return products
@@ -330,7 +333,7 @@ def check(expected: Expected, observed: Observed) -> Report:
         if got is None:
             lost_products.append(pid)
             continue
-        diff = {
+        diff: dict[str, tuple[float, float]] = {
             k: (got.get(k, 0), want.get(k, 0)) for k in COUNTED if got.get(k, 0) != want.get(k, 0)
         }
         if abs(got.get("revenue", 0.0) - expected.revenue.get(pid, 0.0)) > 1e-6 * max(

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.decisions import LiveRules
 from streams.metrics import Metrics
+from streams.security import faust_credentials, kafka_options
 from streams.sentiment import LiveModel
 from streams.settings import Settings
 from streams.tables import Tables, make_tables
@@ -28,6 +29,8 @@ class PulseApp(faust.App):
     """A Faust app that can swap in the embedded broker's transport."""
 
     use_tansu_transport: bool = False
+    #: aiokafka connection options (TLS, SASL) for the clients Pulse builds itself.
+    kafka_options: dict[str, Any] = {}  # noqa: RUF012 - replaced per app, never mutated
 
     def _new_transport(self) -> Any:
         if not self.use_tansu_transport:
@@ -75,6 +78,7 @@ def create_app(
     app = PulseApp(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -96,6 +100,7 @@ def create_app(
         worker_redirect_stdouts=False,
     )
     app.use_tansu_transport = settings.kafka_flavor == "tansu"
+    app.kafka_options = kafka_options(settings)
     pulse = Pulse(
         settings=settings,
         app=app,

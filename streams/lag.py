@@ -31,6 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from models.sentiment.runtime import GPU_PROVIDERS, provider_names
 from streams.metrics import Metrics
+from streams.security import kafka_options
 from streams.sentiment import providers_for
 from streams.settings import Settings
 from streams.topics import FEEDBACK, INPUTS
@@ -86,10 +87,19 @@ def by_topic(lags: Iterable[PartitionLag], now: float) -> dict[str, tuple[int, f
 class OffsetProbe:
     """Reads a group's committed offsets, and end offsets with the oldest message's time."""
 
-    def __init__(self, bootstrap: str, group_id: str, fetch_timeout: float = FETCH_TIMEOUT):
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        fetch_timeout: float = FETCH_TIMEOUT,
+        options: dict[str, Any] | None = None,
+    ):
         self.group_id = group_id
         self.fetch_timeout = fetch_timeout
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="pulse-lag")
+        options = options or {}
+        self.admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="pulse-lag", **options
+        )
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             client_id="pulse-lag",
@@ -97,6 +107,7 @@ class OffsetProbe:
             enable_auto_commit=False,
             isolation_level="read_uncommitted",
             fetch_max_wait_ms=100,
+            **options,
         )
 
     async def start(self) -> None:
@@ -183,7 +194,11 @@ class LagMonitor:
 
     async def run(self) -> None:
         """Measure until cancelled; a failed measurement is logged, counted and retried."""
-        probe = OffsetProbe(self.pulse.replica.bootstrap, self.pulse.app.conf.id)
+        probe = OffsetProbe(
+            self.pulse.replica.bootstrap,
+            self.pulse.app.conf.id,
+            options=kafka_options(self.pulse.settings),
+        )
         await probe.start()
         try:
             while True:

@@ -22,6 +22,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from streams.security import kafka_options
 from streams.settings import Settings
 from streams.topics import DEAD_LETTER, DECISIONS
 
@@ -128,6 +129,7 @@ class Observer:
             group_id=None,
             auto_offset_reset="latest",
             enable_auto_commit=False,
+            **kafka_options(self.settings),
         )
         await consumer.start()
         try:

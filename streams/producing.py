@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from streams.codec import encode
+from streams.security import kafka_options
 from streams.settings import Settings
 
 Item = tuple[str, BaseModel | bytes]
@@ -57,7 +58,12 @@ class Pacer:
                 await asyncio.sleep(ahead)
 
 
-async def start_producer(bootstrap: str, **kwargs: object) -> AIOKafkaProducer:
+async def start_producer(
+    bootstrap: str, settings: Settings | None = None, **kwargs: object
+) -> AIOKafkaProducer:
+    """A started producer (acks from every replica), connecting as ``settings`` say."""
+    if settings is not None:
+        kwargs = {**kafka_options(settings), **kwargs}
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -77,7 +83,7 @@ async def publish(
     on_sent: Callable[[str, int], None] | None = None,
 ) -> int:
     """Send ``(topic, event or raw bytes)`` items; returns how many were acknowledged."""
-    producer = await start_producer(bootstrap)
+    producer = await start_producer(bootstrap, settings)
     pacer, pending, sent = Pacer(rate), [], 0
     try:
         async for topic, value in _aiter(items):

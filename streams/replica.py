@@ -35,6 +35,7 @@ from models.popularity import STATE_VERSION, DecayedPopularity
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.schemas import ClickEvent, InputEvent, ReviewEvent, SaleEvent
+from streams.security import kafka_options
 from streams.settings import Settings
 from streams.topics import FEEDBACK
 from streams.users import UserActivity
@@ -219,6 +220,7 @@ class FeedbackReplica:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **kafka_options(self.settings),
         )
         await consumer.start()
         try:

@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.exceptions import ConfigurationError
 
 ENV_PREFIX = "PULSE_"
+#: Fields whose values never appear in messages, logs or ``pulse config``.
+SECRETS = frozenset({"kafka_sasl_password", "admin_token"})
 
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -42,6 +44,27 @@ class Settings(BaseSettings):
     kafka_flavor: Literal["kafka", "tansu"] = Field(
         "kafka",
         description="'tansu' works around the embedded broker's end-offset bug; set by `pulse up`.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT / SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (never printed or logged)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="CA bundle (PEM) that signed the brokers' certificates; unset: the system's.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) when brokers require mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM) of PULSE_KAFKA_SSL_CERTFILE."
     )
     app_id: str = Field(
         "pulse", min_length=1, description="Faust app id (consumer group, changelog names)."
@@ -197,6 +220,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
         return value.strip()
 
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"PULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs PULSE_KAFKA_SASL_USERNAME and "
+                "PULSE_KAFKA_SASL_PASSWORD"
+            )
+        files = {
+            "PULSE_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "PULSE_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "PULSE_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        given = [name for name, path in files.items() if path is not None]
+        if given and not protocol.endswith("SSL"):
+            raise ValueError(
+                f"{', '.join(given)} set but PULSE_KAFKA_SECURITY_PROTOCOL={protocol}: "
+                "use SSL or SASL_SSL, or unset them"
+            )
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path}: no such file")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("PULSE_KAFKA_SSL_CERTFILE and PULSE_KAFKA_SSL_KEYFILE go together")
+        return self
+
     @field_validator("sentiment_providers")
     @classmethod
     def _providers(cls, value: str) -> str:
@@ -242,10 +293,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False):
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        lines.append(
-            f"{env_name(field)}={err.get('input')!s}: {err['msg'].removeprefix('Value error, ')}"
-        )
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a check across fields names its variables itself
+            lines.append(message)
+            continue
+        field = str(err["loc"][0])
+        shown = "***" if field in SECRETS else err.get("input")
+        lines.append(f"{env_name(field)}={shown!s}: {message}")
     return "; ".join(lines)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streams.security import kafka_options
 from streams.settings import Settings
 
 
@@ -37,6 +38,7 @@ async def tail_topic(
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
+        **kafka_options(settings),
     )
     await consumer.start()
     shown = 0

@@ -27,6 +27,7 @@ async def fetched_end_offsets(
     partitions: Iterable[TopicPartition],
     listed: Mapping[TopicPartition, int],
     timeout_ms: int = 2_000,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[TopicPartition, int]:
     """End offsets (last offset + 1) of ``partitions`` read from a Fetch.
 
@@ -42,6 +43,7 @@ async def fetched_end_offsets(
         enable_auto_commit=False,
         group_id=None,
         isolation_level="read_uncommitted",
+        **(options or {}),
     )
     await consumer.start()
     try:
@@ -87,6 +89,7 @@ class _Consumer(faust_aiokafka.Consumer):
             bootstrap,
             kafka_tps,
             {TopicPartition(tp.topic, tp.partition): n for tp, n in listed.items()},
+            options=getattr(self.app, "kafka_options", None),
         )
         return {kafka_tps[tp]: n for tp, n in ends.items()}
 

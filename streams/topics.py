@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.security import kafka_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ def partition_counts(settings: Settings) -> dict[str, int]:
 async def ensure_topics(settings: Settings, bootstrap: str) -> dict[str, int]:
     """Create every missing topic; existing ones are left as they are."""
     counts = partition_counts(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin", **kafka_options(settings)
+    )
     await admin.start()
     try:
         new = [
