@@ -85,10 +85,18 @@ class EmbeddedBroker:
     ``port=0`` picks a free port. ``bootstrap`` is ``127.0.0.1:<port>``.
     """
 
-    def __init__(self, port: int = 0, ready_timeout: float = 20.0, log_file: Path | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        ready_timeout: float = 20.0,
+        log_file: Path | None = None,
+        advertised_port: int | None = None,
+    ):
         self.port = port or free_port()
         self.ready_timeout = ready_timeout
         self.log_file = log_file
+        #: The port clients are told to use (a proxy in front of the broker); default ``port``.
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -103,7 +111,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://127.0.0.1:{self.advertised_port}",
             "--storage-engine",
             "memory://tansu/",
             "--cluster-id",
