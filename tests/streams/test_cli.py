@@ -48,3 +48,11 @@ def test_produce_without_bootstrap_says_what_to_set() -> None:
     result = run("produce", "clicks", "/dev/null")
     assert result.returncode == 2
     assert "PULSE_KAFKA_BOOTSTRAP" in result.stderr
+
+
+def test_config_masks_secrets() -> None:
+    env = {"PULSE_KAFKA_SASL_PASSWORD": "hunter2-secret", "PULSE_ADMIN_TOKEN": "tok-secret"}
+    out = CliRunner().invoke(cli, ["config"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "hunter2" not in out.output and "tok-secret" not in out.output
+    assert "kafka_sasl_password = **********" in out.output

@@ -43,3 +43,35 @@ def test_readme_lists_every_setting() -> None:
     for name in Settings.model_fields:
         assert f"`{env_name(name)}`" in text, f"README's configuration table lacks {env_name(name)}"
     assert settings_table() in text, "README's table differs from `pulse config --markdown`"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PULSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PULSE_KAFKA_SASL_USERNAME": "u"},
+         "PULSE_KAFKA_SASL_PASSWORD"),
+        ({"PULSE_KAFKA_SSL_CAFILE": "/etc/hostname"}, "PULSE_KAFKA_SECURITY_PROTOCOL"),
+        ({"PULSE_KAFKA_SECURITY_PROTOCOL": "SSL", "PULSE_KAFKA_SSL_CAFILE": "/no/ca.pem"},
+         "PULSE_KAFKA_SSL_CAFILE"),
+        ({"PULSE_KAFKA_SECURITY_PROTOCOL": "SSL", "PULSE_KAFKA_SSL_CERTFILE": "/etc/hostname"},
+         "PULSE_KAFKA_SSL_KEYFILE"),
+        ({"PULSE_KAFKA_SASL_MECHANISM": "GSSAPI"}, "PULSE_KAFKA_SASL_MECHANISM"),
+    ],
+)  # fmt: skip
+def test_bad_kafka_security_fails_naming_what_to_set(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        load_settings(env)
+
+
+def test_secrets_never_appear_in_messages() -> None:
+    secret = "hunter2-very-secret"
+    with pytest.raises(ConfigurationError) as failed:
+        load_settings(
+            {"PULSE_KAFKA_SASL_PASSWORD": secret, "PULSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}
+        )
+    assert secret not in str(failed.value)
+    settings = load_settings(
+        {"PULSE_KAFKA_SASL_PASSWORD": secret, "PULSE_ADMIN_TOKEN": secret, "PULSE_KAFKA_SASL_USERNAME": "u",
+         "PULSE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}
+    )  # fmt: skip
+    assert secret not in repr(settings) and secret not in str(settings.model_dump())
