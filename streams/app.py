@@ -115,6 +115,8 @@ def create_app(
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
     if pulse.replica.graph is not None:
         pulse.replica.graph.check_folder()  # an unusable snapshot folder fails here
+    if pulse.replica.reco is not None:
+        pulse.replica.reco.check_folder()
     agents.register(pulse)
     views.register(pulse)
     admin.register(pulse)

@@ -288,6 +288,59 @@ class Metrics:
             "Size of the last graph snapshot file written.",
             registry=r,
         )
+        self.reco_prequential_hits = Counter(
+            "pulse_reco_prequential_hits",
+            "Sampled interactions whose item was in the model's top 10 for that user just "
+            "before it learned from them (hybrid, popularity).",
+            ["model"],
+            registry=r,
+        )
+        self.reco_prequential_evaluations = Counter(
+            "pulse_reco_prequential_evaluations",
+            "Sampled interactions of a known user with an item new to them, scored before "
+            "being learned (every PULSE_RECO_EVAL_EVERY-th), by model.",
+            ["model"],
+            registry=r,
+        )
+        self.reco_records = Counter(
+            "pulse_reco_records",
+            "Feedback records given to the hybrid recommender, by outcome (learned, duplicate, "
+            "invalid, skipped: already in the snapshot it was restored from).",
+            ["outcome"],
+            registry=r,
+        )
+        self.reco_recommend_seconds = Histogram(
+            "pulse_reco_recommend_duration_seconds",
+            "Time to rank one user's recommendations with the hybrid, by caller (view, facts, "
+            "evaluation).",
+            ["caller"],
+            registry=r,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+        )
+        self.reco_size = Gauge(
+            "pulse_reco_size",
+            "Entries the hybrid recommender holds, by kind (users, items, factor_rows).",
+            ["kind"],
+            registry=r,
+        )
+        self.reco_snapshots = Counter(
+            "pulse_reco_snapshots",
+            "Recommender snapshots written, by outcome (written, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.reco_snapshot_seconds = Gauge(
+            "pulse_reco_snapshot_duration_seconds",
+            "Time of the last recommender snapshot, by phase (capture: in the event loop; "
+            "write: in a thread).",
+            ["phase"],
+            registry=r,
+        )
+        self.reco_snapshot_bytes = Gauge(
+            "pulse_reco_snapshot_bytes",
+            "Size of the last recommender snapshot file written.",
+            registry=r,
+        )
         self.admin_requests = Counter(
             "pulse_admin_requests_total",
             "Admin endpoint requests, by endpoint and HTTP status.",

@@ -12,10 +12,11 @@ replay: a replayed event may see more, or fewer, of the user's other events.
 
 Each new record then goes to every *replicated model* in :attr:`FeedbackReplica.models`
 (``learn(record, offset)`` on the hot path, ``after_batch(offset)`` between fetches):
-the knowledge graph (:mod:`streams.graph_replica`) is one, and another model joins
-the same way. The log is always read from offset 0, so the popularity model, user
-facts and the event-id window are rebuilt from the whole log at every start; a model
-with a snapshot (the graph) skips the records its snapshot already holds.
+the hybrid recommender (:mod:`streams.reco_replica`, first: it scores a sampled record
+before anything learns it) and the knowledge graph (:mod:`streams.graph_replica`). The
+log is always read from offset 0, so the popularity model, user facts and the event-id
+window are rebuilt from the whole log at every start; a model with a snapshot (the
+graph, the recommender) skips the records its snapshot already holds.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
+from collections.abc import Collection
 from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from models.popularity import STATE_VERSION, DecayedPopularity
+from models.reco.state import STATE_VERSION as RECO_STATE_VERSION
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
+from streams.reco_replica import RecoReplica
 from streams.schemas import ClickEvent, InputEvent, ReviewEvent, SaleEvent
 from streams.security import kafka_options
 from streams.settings import Settings
@@ -115,8 +119,19 @@ class FeedbackReplica:
             if settings.graph_enabled
             else None
         )
-        #: Models fed every new record after popularity and user facts, in this order.
-        self.models: list[ReplicatedModel] = [self.graph] if self.graph is not None else []
+        #: This worker's hybrid recommender (None when PULSE_RECO_ENABLED is false).
+        self.reco = (
+            RecoReplica(settings, metrics, settings.topic(FEEDBACK), self.graph, self.popularity)
+            if settings.reco_enabled
+            else None
+        )
+        if self.reco is not None:
+            self.recommender_version = (
+                f"hybrid-{RECO_STATE_VERSION}:half_life={settings.reco_half_life:g}s,"
+                f"seed={settings.reco_seed}"
+            )
+        #: Models fed every new record before popularity and user facts, in this order.
+        self.models: list[ReplicatedModel] = [m for m in (self.reco, self.graph) if m is not None]
 
     def apply(self, value: bytes, offset: int = 0) -> bool:
         """Apply the feedback record found at ``offset``; False for a repeat or an
@@ -195,7 +210,10 @@ class FeedbackReplica:
         return [e for e in queue if e.event_id not in self.recent]
 
     def top_items(self, user_id: str, k: int) -> list[str]:
-        """:meth:`recommend`'s items, from a global head at most ``HEAD_TTL`` seconds old."""
+        """The hybrid's ``k`` best for the user (reused for PULSE_RECO_FACTS_TTL s); with the
+        recommender off, :meth:`recommend`'s, from a global head at most ``HEAD_TTL`` s old."""
+        if self.reco is not None:
+            return self.reco.top_items(user_id, k)
         now = self.clock()
         if now - self._head_at > HEAD_TTL:
             self._head = [item for item, _ in self.popularity.rank(None, HEAD_ITEMS)]
@@ -206,13 +224,28 @@ class FeedbackReplica:
             return [item for item, _ in self.recommend(user_id, k)]
         return top
 
-    def recommend(self, user_id: str, k: int) -> list[tuple[str, float]]:
-        return self.popularity.rank(user_id, k)
+    def recommend(
+        self, user_id: str, k: int, exclude_categories: Collection[str] = ()
+    ) -> list[tuple[str, float]]:
+        """The popularity model's ``k`` best for the user (never what they bought), none in
+        ``exclude_categories``."""
+        if not exclude_categories:
+            return self.popularity.rank(user_id, k)
+        n, category = k, self.popularity._category.get  # noqa: SLF001 (read only)
+        while True:  # ask for more until k are left or the model has no more
+            ranked = self.popularity.rank(user_id, n)
+            kept = [(i, s) for i, s in ranked if category(i) not in exclude_categories]
+            if len(kept) >= k or len(ranked) < n:
+                return kept[:k]
+            n *= 4
 
     async def run(self) -> None:
-        """Load the graph's snapshot, then follow the feedback log until cancelled."""
+        """Load the snapshots (graph first: the recommender reads it), then follow the
+        feedback log until cancelled."""
         if self.graph is not None:
             await asyncio.to_thread(self.graph.restore)
+        if self.reco is not None:
+            await asyncio.to_thread(self.reco.restore)
         tp = TopicPartition(self.settings.topic(FEEDBACK), 0)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -226,14 +259,15 @@ class FeedbackReplica:
         try:
             consumer.assign([tp])
             consumer.seek(tp, self.offset)
-            unchecked = self.graph
+            unchecked = [m for m in (self.graph, self.reco) if m is not None]
             while True:
                 batches = await consumer.getmany(tp, timeout_ms=200, max_records=5000)
                 records = batches.get(tp, [])
                 end = consumer.highwater(tp)  # a fetch's high watermark: exact on Tansu too
-                if unchecked is not None and (records or end is not None):
-                    unchecked.check_log(end if end is not None else records[-1].offset + 1)
-                    unchecked = None
+                if unchecked and (records or end is not None):
+                    for follower in unchecked:
+                        follower.check_log(end if end is not None else records[-1].offset + 1)
+                    unchecked = []
                 await self._apply_batch(records)
                 self.metrics.feedback_offset.set(self.offset)
                 self.metrics.reco_items.set(len(self.popularity))

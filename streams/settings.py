@@ -145,6 +145,41 @@ class Settings(BaseSettings):
         None,
         description="Folder of graph snapshots. Unset: <PULSE_DATA_DIR>/<PULSE_APP_ID>/graph.",
     )
+    reco_enabled: bool = Field(
+        True,
+        description="Serve /recommendations and the rules' user_top_recommendations from the hybrid recommender (false: popularity).",
+    )
+    reco_half_life: Seconds = Field(
+        7 * 86_400.0,
+        description="Half-life of the hybrid's co-occurrence and popularity, s of event time.",
+    )
+    reco_seed: int = Field(
+        0, ge=0, description="Seed of the hybrid recommender (same on every worker)."
+    )
+    reco_snapshot_interval: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="How often the recommender and its feedback-log offset are snapshotted, s; 0: never.",
+    )
+    reco_snapshot_dir: Path | None = Field(
+        None,
+        description="Folder of recommender snapshots. Unset: <PULSE_DATA_DIR>/<PULSE_APP_ID>/reco.",
+    )
+    reco_eval_every: int = Field(
+        20,
+        ge=0,
+        le=1_000_000,
+        description="Every Nth interaction of a known user with an item new to them is scored before it is learned (prequential HR@10); 0: never.",
+    )
+    reco_facts_ttl: float = Field(
+        5.0,
+        ge=0,
+        le=3_600,
+        allow_inf_nan=False,
+        description="How long a user's user_top_recommendations fact is reused, s; 0: computed per event.",
+    )
     web_host: str = Field("127.0.0.1", description="Address the HTTP API and /metrics bind to.")
     web_port: int = Field(6066, ge=1, le=65_535, description="Port of the HTTP API and /metrics.")
     data_dir: Path = Field(Path(".pulse"), description="Folder for worker data (tables, logs).")
@@ -264,6 +299,10 @@ class Settings(BaseSettings):
     def graph_folder(self) -> Path:
         """Where this worker's graph snapshots live."""
         return self.graph_snapshot_dir or self.data_dir / self.app_id / "graph"
+
+    def reco_folder(self) -> Path:
+        """Where this worker's recommender snapshots live."""
+        return self.reco_snapshot_dir or self.data_dir / self.app_id / "reco"
 
     def topic(self, name: str) -> str:
         """The real topic name for logical ``name``."""

@@ -28,6 +28,7 @@ MAX_LIST = 100_000
 #: Most answers of a graph view (``k``).
 MAX_GRAPH_K = 200
 GRAPH_OFF = "the knowledge graph is off on this worker (PULSE_GRAPH_ENABLED=false)"
+RECO_OFF = "the hybrid recommender is off on this worker (PULSE_RECO_ENABLED=false)"
 
 
 def _int_arg(request: Request, name: str, default: int, high: int) -> int:
@@ -103,6 +104,14 @@ def register(pulse: Pulse) -> None:
 
     register_graph(pulse)
 
+    register_reco(pulse)
+
+
+def register_reco(pulse: Pulse) -> None:
+    """``/recommendations/{user_id}`` (the hybrid; popularity when it is off) and
+    ``/reco/stats``."""
+    app = pulse.app
+
     @app.page("/recommendations/{user_id}")
     class Recommendations(View):
         async def get(self, request: Request, user_id: str) -> Response:
@@ -110,16 +119,33 @@ def register(pulse: Pulse) -> None:
                 k = _int_arg(request, "k", 10, MAX_K)
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
-            items = pulse.replica.recommend(user_id, k)
+            raw = request.query.get("exclude_categories", "")
+            excluded = {c.strip() for c in raw.split(",") if c.strip()}
+            replica = pulse.replica
+            body: dict[str, Any] = {"user_id": user_id, "offset": replica.offset}
+            if replica.reco is not None:
+                items = replica.reco.recommend(user_id, k, exclude_categories=excluded)
+                return self.json({**body, "model": "hybrid", "items": items})
+            ranked = replica.recommend(user_id, k, exclude_categories=excluded)
             return self.json(
                 {
-                    "user_id": user_id,
+                    **body,
                     "model": "popularity",
                     "items": [
-                        {"product_id": i, "score": s, "reason": "popular now"} for i, s in items
+                        {"product_id": i, "score": s, "reason": "popular now", "source": "popular"}
+                        for i, s in ranked
                     ],
                 }
             )
+
+    @app.page("/reco/stats")
+    class RecoStats(View):
+        async def get(self, request: Request) -> Response:
+            reco = pulse.replica.reco
+            if reco is None:
+                return self.json({"error": RECO_OFF}, status=404)
+            with_digest = request.query.get("digest", "") in ("1", "true", "yes")
+            return self.json(reco.stats(pulse.replica.offset, with_digest))
 
 
 def register_graph(pulse: Pulse) -> None:

@@ -41,17 +41,30 @@ COLUMNS = ("factors", "bias", "count")
 
 def save(rec: Recommender, path: Path | str, offset: int) -> None:
     """Write ``rec``'s state and ``offset`` to ``path`` atomically."""
+    write(capture(rec, offset), path)
+
+
+def capture(rec: Recommender, offset: int) -> dict[str, Any]:
+    """``rec``'s state and ``offset``, copied: the recommender may go on learning while
+    :func:`write` (which touches no recommender, so it can run in a thread) saves it."""
+    return {"offset": offset, "state": to_state(rec)}
+
+
+def write(captured: dict[str, Any], path: Path | str) -> None:
+    """The file half of :func:`save`: ``captured`` (from :func:`capture`) to ``path``,
+    atomically (temporary file, fsync, rename, directory fsync)."""
     path = Path(path)
-    state = to_state(rec)
+    state = captured["state"]
     arrays: dict[str, Any] = {}
     for model, side in TABLES:
-        table = state[model][side]
+        table = dict(state[model][side])  # the captured state is left as it was
+        state = {**state, model: {**state[model], side: table}}
         for column in COLUMNS:
             values = np.asarray(table.pop(column), dtype=np.float64)
             if column == "factors":
                 values = values.reshape(len(table["ids"]), table["n_factors"])
             arrays[f"{model}.{side}.{column}"] = values
-    meta = orjson.dumps({"offset": offset, "state": state})
+    meta = orjson.dumps({"offset": captured["offset"], "state": state})
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

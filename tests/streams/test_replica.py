@@ -15,8 +15,8 @@ def record(eid: str, topic: str = "clicks", **event: object) -> bytes:
     return orjson.dumps({"topic": topic, "event": {**base, **event}})
 
 
-def replica() -> FeedbackReplica:
-    return FeedbackReplica(Settings(), "127.0.0.1:1", Metrics(CollectorRegistry()))
+def replica(**settings: object) -> FeedbackReplica:
+    return FeedbackReplica(Settings(**settings), "127.0.0.1:1", Metrics(CollectorRegistry()))
 
 
 def test_repeats_are_applied_once() -> None:
@@ -60,7 +60,7 @@ def test_users_learn_clicks_and_sales_once() -> None:
 def test_user_facts_count_the_event_being_evaluated_exactly_once() -> None:
     from streams.schemas import ClickEvent
 
-    r = replica()
+    r = replica(reco_enabled=False)  # popularity's head: seen items stay in it
     r.apply(record("v1", ts=1.7e9))
     r.apply(record("v0", product_id="p0", ts=1.7e9))
     event = ClickEvent(event_id="v2", ts=1.7e9 + 5, user_id="u1", product_id="p1", action="view")
@@ -80,7 +80,7 @@ def test_a_malformed_user_record_teaches_nothing() -> None:
 
 
 def test_top_items_reuse_the_global_head_for_a_second() -> None:
-    r, now = replica(), [100.0]
+    r, now = replica(reco_enabled=False), [100.0]
     r.clock = lambda: now[0]
     r.apply(record("v1", product_id="a"))
     assert r.top_items("u1", 3) == ["a"]
