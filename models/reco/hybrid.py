@@ -181,11 +181,26 @@ class Recommender:
         if "mf" in sources:
             lists["mf"] = self.mf.rank(user, n, skip)
         if "popular" in sources:
-            lists["popular"] = self.popular.rank(None, n, exclude=skip)
+            lists["popular"] = self._popular(n, None, skip)
         category = self.last_category.get(user)
         if "popular_category" in sources and category is not None:
-            lists["popular_category"] = self.popular.rank(None, n, category, exclude=skip)
+            lists["popular_category"] = self._popular(n, category, skip)
         return lists, anchors
+
+    def _popular(
+        self, n: int, category: str | None, skip: Collection[str]
+    ) -> list[tuple[str, float]]:
+        """``popular.rank(None, n, category, exclude=skip)``, asked without ``skip`` for
+        ``2n``, ``8n`` ... items until ``n`` are left: the same list, but the global ranking
+        stays within the model's cached head instead of sorting every item for a user who
+        has seen hundreds."""
+        m = 2 * n
+        while True:
+            ranked = self.popular.rank(None, m, category)
+            kept = [(item, score) for item, score in ranked if item not in skip]
+            if len(kept) >= n or len(ranked) < m:
+                return kept[:n]
+            m *= 4
 
     def recommend(
         self,
