@@ -80,8 +80,8 @@ def replica_rates(base: list[dict[str, Any]], folder: Path) -> None:
     for label, env in (
         ("graph, no recommender", {"reco_enabled": False}),
         ("graph + hybrid, no evaluation", {"reco_eval_every": 0}),
-        ("graph + hybrid, PULSE_RECO_EVAL_EVERY=20 (default)", {}),
-        ("graph + hybrid, every eligible interaction evaluated", {"reco_eval_every": 1}),
+        ("graph + hybrid, PULSE_RECO_EVAL_EVERY=100 (default)", {}),
+        ("graph + hybrid, PULSE_RECO_EVAL_EVERY=10", {"reco_eval_every": 10}),
     ):
         r = FeedbackReplica(Settings(data_dir=folder, **env), "-:1", Metrics(CollectorRegistry()))
         t0, c0 = time.perf_counter(), time.process_time()
@@ -89,7 +89,35 @@ def replica_rates(base: list[dict[str, Any]], folder: Path) -> None:
             r.apply(value, offset)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"| {label} | {len(values) / wall:,.0f} | {len(values) / cpu:,.0f} |")
-    print()
+    users = sorted({str(r["event"].get("user_id")) for r in base})[:2000]
+    cpu_ms = []
+    for user in users:  # the rules' fact, each a cache miss (a user's first event in 5 s)
+        c0 = time.thread_time()
+        r.top_items(user, 5)
+        cpu_ms.append((time.thread_time() - c0) * 1e3)
+    print(
+        f"\nuser_top_recommendations fact, cache miss, {len(users):,} users: CPU {percentiles(cpu_ms)}\n"
+    )
+
+
+def snapshot_figures(worker: WorkerProcess, end: int) -> None:
+    """The worker's resident memory, and its last recommender snapshot of the whole log."""
+    deadline = time.monotonic() + 120
+    while worker.get("/reco/stats")["snapshot"]["offset"] != end:
+        assert time.monotonic() < deadline, "no snapshot of the whole log"
+        time.sleep(1)
+    text = worker.metrics_text()
+    figures = {}
+    for line in text.splitlines():
+        if line.startswith(("pulse_reco_snapshot_", "pulse_graph_snapshot_")):
+            name, value = line.rsplit(" ", 1)
+            figures[name] = float(value)
+    assert worker.proc is not None
+    status = Path(f"/proc/{worker.proc.pid}/status").read_text()
+    rss = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+    print(f"worker RSS {int(rss) / 1024:,.0f} MiB (graph, hybrid, popularity, tables)")
+    for name, value in sorted(figures.items()):
+        print(f"{name}: {value:,.3f}")
 
 
 def main() -> None:
@@ -113,7 +141,8 @@ def main() -> None:
     categories = sorted({str(r["event"].get("category_id")) for r in base[:2000]})[:20]
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(ready_timeout=30.0) as broker:
         prefix = f"bench{os.getpid()}."
-        worker = WorkerProcess(broker.bootstrap, prefix, Path(tmp) / "w", {}).start(60)
+        env = {"PULSE_RECO_SNAPSHOT_INTERVAL": "15", "PULSE_GRAPH_SNAPSHOT_INTERVAL": "15"}
+        worker = WorkerProcess(broker.bootstrap, prefix, Path(tmp) / "w", env).start(60)
         try:
             t0 = time.perf_counter()
             items = [("feedback", v) for v in values]
@@ -135,6 +164,7 @@ def main() -> None:
             print(f"same with exclude_categories (20 categories): {percentiles(excluded)}")
             print(f"worker side: {server_side(worker.metrics_text())}")
             print(f"load average after: {os.getloadavg()[0]:.2f}")
+            snapshot_figures(worker, len(values))
         finally:
             worker.stop()
 

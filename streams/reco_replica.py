@@ -165,7 +165,7 @@ class RecoReplica:
         started = time.perf_counter()
         hybrid = self.recommend(x.user, EVAL_K, caller=None)
         m.reco_recommend_seconds.labels(caller="evaluation").observe(time.perf_counter() - started)
-        popular = [item for item, _ in self.popularity.rank(x.user, EVAL_K, exclude=seen)]
+        popular = self._popular(x.user, seen)
         for model, items in (
             ("hybrid", [r["product_id"] for r in hybrid]),
             ("popularity", popular),
@@ -173,6 +173,17 @@ class RecoReplica:
             m.reco_prequential_evaluations.labels(model=model).inc()
             if x.item in items:
                 m.reco_prequential_hits.labels(model=model).inc()
+
+    def _popular(self, user: str, seen: Collection[str]) -> list[str]:
+        """The popularity model's top ``EVAL_K`` for ``user`` without ``seen``, asked for
+        more until enough are left (a ``rank(exclude=seen)`` sorts every item)."""
+        m = 2 * EVAL_K
+        while True:
+            ranked = self.popularity.rank(user, m)
+            kept = [item for item, _ in ranked if item not in seen]
+            if len(kept) >= EVAL_K or len(ranked) < m:
+                return kept[:EVAL_K]
+            m *= 4
 
     # -- answers ------------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ class Settings(BaseSettings):
         description="Folder of recommender snapshots. Unset: <PULSE_DATA_DIR>/<PULSE_APP_ID>/reco.",
     )
     reco_eval_every: int = Field(
-        20,
+        100,
         ge=0,
         le=1_000_000,
         description="Every Nth interaction of a known user with an item new to them is scored before it is learned (prequential HR@10); 0: never.",

@@ -143,8 +143,9 @@ def run(prom: LocalPrometheus, query: Query) -> dict[str, Any]:
 @pytest.fixture
 def observed(spawn_worker, broker, prefix: str, tmp_path: Path) -> Iterator[Any]:
     """Two loaded workers, a dead target and a Prometheus scraping them every second."""
-    plain = spawn_worker(PULSE_ADMIN_TOKEN=TOKEN)
-    asks_gpu = spawn_worker(PULSE_SENTIMENT_PROVIDERS="cuda,cpu")
+    scored = {"PULSE_RECO_EVAL_EVERY": "2"}  # prequential HR@10 within the test's minute
+    plain = spawn_worker(PULSE_ADMIN_TOKEN=TOKEN, **scored)
+    asks_gpu = spawn_worker(PULSE_SENTIMENT_PROVIDERS="cuda,cpu", **scored)
     targets = [f"127.0.0.1:{w.port}" for w in (plain, asks_gpu)] + [f"127.0.0.1:{free_port()}"]
     with (
         LocalPrometheus(tmp_path / "prometheus", targets, scrape_interval=SCRAPE) as prom,
@@ -165,6 +166,7 @@ def observed(spawn_worker, broker, prefix: str, tmp_path: Path) -> Iterator[Any]
                 "sum(pulse_sentiment_reviews_total)": 20,
                 "min(pulse_stream_lag_probes_total)": 2,  # each worker measured lag twice
                 'count(up{job="pulse"})': 3,
+                "sum(pulse_reco_prequential_evaluations_total)": 20,
             },
             at_least=20,  # seconds of load: rate windows full of it
             timeout=120,
