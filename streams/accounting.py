@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import BaseModel
 
@@ -50,7 +51,7 @@ from streams.producing import Item
 from streams.schemas import ClickEvent, ReviewEvent, SaleEvent
 from streams.security import kafka_options
 from streams.settings import Settings
-from streams.topics import DEAD_LETTER, DECISIONS, FEEDBACK, SCORED
+from streams.topics import DEAD_LETTER, DECISIONS, FEEDBACK, INPUTS, SCORED
 
 #: The product totals an event changes, compared exactly (``revenue`` is a float sum: its
 #: order of addition differs between runs, so it is compared with a tolerance).
@@ -221,6 +222,48 @@ class Observer:
                     self._count(name, r.value, dict(r.headers or ()))
         self.seen.totals, self.seen.unowned = await asyncio.to_thread(self._product_totals)
         return self.seen
+
+    async def locate(self, event_ids: Sequence[str]) -> str:
+        """Where ``event_ids`` sit in the input topics, and the group's committed offsets."""
+        wanted, found = set(event_ids), []
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            **kafka_options(self.settings),
+        )
+        await consumer.start()
+        try:
+            inputs = [self.settings.topic(t) for t in INPUTS]
+            tps = [
+                TopicPartition(t, p)
+                for t in inputs
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            quiet_since = time.monotonic()
+            while time.monotonic() - quiet_since < 2.0:
+                batch = await consumer.getmany(timeout_ms=300, max_records=50_000)
+                for tp, records in batch.items():
+                    quiet_since = time.monotonic() if records else quiet_since
+                    for r in records:
+                        if any(i.encode() in (r.value or b"") for i in wanted):
+                            found.append(f"{tp.topic}[{tp.partition}]@{r.offset}")
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap, **kafka_options(self.settings)
+            )
+            await admin.start()
+            try:
+                offsets = await admin.list_consumer_group_offsets(self.settings.app_id)
+                committed = {
+                    f"{tp.topic}[{tp.partition}]": meta.offset for tp, meta in offsets.items()
+                }
+            finally:
+                await admin.close()
+        finally:
+            await consumer.stop()
+        return f"lost events at {', '.join(sorted(found))}; committed offsets {committed}"
 
     def _count(self, name: str, value: bytes | None, headers: dict[str, bytes]) -> None:
         seen = self.seen
@@ -401,5 +444,9 @@ async def wait_for_delivery(
         figures = report.figures
         doubled = figures["decision ids repeated"] or figures["products over-counted"]
         if report.ok or doubled or time.monotonic() > deadline:
-            return report
+            break
         await asyncio.sleep(1.0)
+    lost = set(expected.applied) - set(observer.seen.feedback)
+    if lost:  # say where the lost events are and where the group's commits stand
+        report.problems.append(await observer.locate(sorted(lost)[:EXAMPLES]))
+    return report

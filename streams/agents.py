@@ -51,7 +51,13 @@ def register(pulse: Pulse) -> None:
     )
     lock = asyncio.Lock()
     pruners = [
-        Pruner(pulse, tables.seen, "event ids", lambda: settings.dedup_horizon),
+        Pruner(
+            pulse,
+            tables.seen,
+            "event ids",
+            lambda: settings.dedup_horizon,
+            on_newest=lambda ts: setattr(processor, "newest_ts", max(processor.newest_ts, ts)),
+        ),
         Pruner(pulse, tables.decisions, "decision keys", lambda: pulse.rules.retention),
     ]
 
@@ -60,6 +66,8 @@ def register(pulse: Pulse) -> None:
         batches = stream.take_events(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
         async for events in batches:
             started = time.perf_counter()
+            if not processor.newest_ts:  # after a restart: where the restored ids stand
+                processor.newest_ts = newest_stamp(tables.seen)
             records = [_record(pulse, e) for e in events]
             async with lock:  # a tick never decides between our evaluation and our writes
                 result = processor.process(records)
@@ -171,6 +179,11 @@ def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: fl
     metrics.products.set(len(pulse.tables.products.data))
 
 
+def newest_stamp(table: faust.Table) -> float:
+    """The newest ``ts`` of a ``[partition, ts]`` table (0.0 when empty)."""
+    return max((ts for _, ts in list(table.data.values())), default=0.0)
+
+
 class Pruner:
     """Forgets table entries (``[partition, ts]`` values) older than a horizon, once a minute.
 
@@ -178,7 +191,16 @@ class Pruner:
     what it needs.
     """
 
-    def __init__(self, pulse: Pulse, table: faust.Table, what: str, horizon: Callable[[], float]):
+    def __init__(
+        self,
+        pulse: Pulse,
+        table: faust.Table,
+        what: str,
+        horizon: Callable[[], float],
+        on_newest: Callable[[float], None] | None = None,
+    ):
+        #: Told the newest stamp in the table at each run (rebalances bring newer ones).
+        self.on_newest = on_newest
         self.pulse = pulse
         self.table = table
         self.what = what
@@ -193,6 +215,8 @@ class Pruner:
         by_partition = {e.message.partition: e for e in events}
         entries = list(self.table.data.items())
         newest = max((ts for _, (_, ts) in entries), default=0.0)
+        if self.on_newest is not None:
+            self.on_newest(newest)
         stale = [(k, p) for k, (p, ts) in entries if ts < newest - horizon and p in by_partition]
         for key, partition in stale:
             delete(self.table, by_partition[partition], key)

@@ -11,7 +11,8 @@ Two kinds of repeats are told apart and neither is applied twice:
   as the state itself, so the check is atomic with the update.
 * **duplicate**: the same ``event_id`` published again (a producer retry, a
   replayed file). Pulse remembers event ids for ``dedup_horizon`` seconds of
-  event time.
+  event time after they were seen: an id is stamped with the newest event time
+  applied so far, not its own (a late event's retry must still be caught).
 
 Reviews are scored in one model call per batch (:mod:`streams.scoring`); a
 scored review goes to ``reviews.scored``, into the product's sentiment windows
@@ -163,6 +164,8 @@ class BatchProcessor:
         self.rules = rules
         self.facts = facts
         self.read_decision = read_decision
+        #: The newest event time applied so far (seen ids are stamped with it).
+        self.newest_ts = 0.0
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -248,9 +251,12 @@ class BatchProcessor:
             return
         state, offsets, _ = states.get(event.product_id) or self._load(event.product_id, record)
         states[event.product_id] = (state, offsets, record.partition)
+        # an id is remembered from the event time the stream has reached when it is seen:
+        # a late event (old ts) and its retry are then as far apart as they really are
+        self.newest_ts = seen_at = max(self.newest_ts, event.ts)
         where = f"{record.topic}:{record.partition}"
         if offsets.get(where, -1) >= record.offset:
-            result.seen[event.event_id] = (record.partition, event.ts)
+            result.seen[event.event_id] = (record.partition, seen_at)
             result.outcomes[record.topic, "redelivered"] += 1
             return
         offsets[where] = record.offset
@@ -262,7 +268,7 @@ class BatchProcessor:
         if scored is not None and isinstance(event, ReviewEvent):
             state.apply_sentiment(event.ts, scored.score, scored.label == "negative")
             result.scored.append(scored_record(event, scored))
-        result.seen[event.event_id] = (record.partition, event.ts)
+        result.seen[event.event_id] = (record.partition, seen_at)
         result.last_applied = (event, state, scored)
         result.feedback.append(feedback_record(record.topic, event, scored))
         result.outcomes[record.topic, "processed"] += 1

@@ -2,7 +2,8 @@
 
 * ``products``: product id -> ``{"s": ProductState.to_dict(), "o": offsets, "p": partition}``,
   co-partitioned with the input topics (all keyed by product id).
-* ``seen``: event id -> ``[partition, ts]``, the deduplication memory.
+* ``seen``: event id -> ``[partition, ts]``, the deduplication memory (``ts``: the newest
+  event time applied when the id was seen).
 * ``decisions``: the rules engine's dedup and cooldown keys -> event time, so a
   decision is not made twice for one trigger, across restarts too.
 

@@ -192,3 +192,17 @@ def test_a_review_the_model_cannot_score_is_dead_lettered_alone() -> None:
     result = processor.process(batch)
     assert result.outcomes == {("reviews", "processed"): 2, ("reviews", "dead_letter"): 1}
     assert "sentiment model failed" in result.dead_letters[0][1].detail
+
+
+def test_a_late_event_is_remembered_from_when_it_was_seen() -> None:
+    """Seen ids carry the newest event time applied, so pruning by event time cannot forget
+    a late event (ts far behind the stream) before its retry arrives."""
+    store = Store()
+    late = orjson.dumps(
+        {"event_id": "late", "ts": TS - 5 * 365 * 86_400, "user_id": "u", "product_id": "p9",
+         "action": "view"}
+    )  # fmt: skip
+    store.run(records([click(100), late]))
+    assert store.seen["late"] == (0, TS + 100)
+    retry = store.run(records([late], start=2))
+    assert retry.outcomes == {("clicks", "duplicate"): 1}
