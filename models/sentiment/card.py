@@ -94,13 +94,30 @@ def markdown(card: dict[str, Any]) -> str:
     lines += [f"(training took {t['training_seconds']} s)."]
     if "calibration" in t:
         lines += ["", f"Calibration on dev: `{json.dumps(t['calibration'])}`"]
+    lines += _selection(t.get("selection"))
     lines += ["", "## Accuracy", ""]
-    lines += _table("dev, PyTorch fp32 (carved from the training data)", t["dev"])
+    fp32 = "fp32" if "selection" in t else "PyTorch fp32"
+    lines += _table(f"dev, {fp32} (carved from the training data)", t["dev"])
     lines += _table("dev, exported int8 ONNX through the engine", t.get("dev_int8_onnx") or {})
     if card.get("heldout"):
         lines += _table("held-out (../shared/data/heldout)", card["heldout"])
         lines.append(card["heldout_note"] + ".")
     return "\n".join(lines) + "\n"
+
+
+def _selection(selection: dict[str, Any] | None) -> list[str]:
+    """The domain-held-out dev table of a model chosen on it (``train_zh``)."""
+    rows = (selection or {}).get("domain_dev") or []
+    if not rows:
+        return []
+    domains = [k for k in rows[0] if k not in ("candidate", "mean")]
+    lines = ["", "## Selection", "", f"{selection['method']}.", ""]  # type: ignore[index]
+    lines += ["| candidate | " + " | ".join(domains) + " | mean |"]
+    lines += ["|---|" + "---|" * (len(domains) + 1)]
+    for r in rows:
+        values = " | ".join(f"{r[d]:.4f}" for d in domains)
+        lines.append(f"| {r['candidate']} | {values} | {r['mean']:.4f} |")
+    return lines
 
 
 def _table(title: str, result: dict[str, Any]) -> list[str]:

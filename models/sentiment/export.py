@@ -11,6 +11,10 @@ a text without features scores exactly 0.5 / 0.5. ``prior`` (0 gives the plain
 mean) counts virtual zero rows, so a text of few n-grams is less sure of itself;
 training fits it, with a temperature folded into ``T``, on the dev split. The int8 graph stores ``T`` as
 int8 with one symmetric scale per class and multiplies the scale in after the sum.
+The Chinese best tier (:mod:`models.sentiment.train_zh`, a logistic regression) uses
+the same graph with ``norm="sqrt"`` and a bias: ``softmax(sum(T[ids]) / sqrt(max(n + prior,
+1)) + bias)``, the bias only where the text has an n-gram (a text without any still
+scores 0.5 / 0.5); it keeps ``prior`` 0, as any other prior would change labels there.
 Metadata ``pulse.*`` in the file names the featurizer and labels, so a model file
 describes itself.
 """
@@ -41,8 +45,22 @@ def quantize(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-def build(table: np.ndarray, metadata: dict[str, Any], int8: bool, prior: float = 0.0) -> Any:
-    """The ONNX model (an ``onnx.ModelProto``) over ``table`` (buckets x classes, row 0 zeros)."""
+def build(
+    table: np.ndarray,
+    metadata: dict[str, Any],
+    int8: bool,
+    prior: float = 0.0,
+    norm: str = "mean",
+    bias: np.ndarray | None = None,
+) -> Any:
+    """The ONNX model (an ``onnx.ModelProto``) over ``table`` (buckets x classes, row 0 zeros).
+
+    ``norm`` ``"mean"`` divides the summed rows by the n-gram count (plus prior), ``"sqrt"``
+    by its square root; ``bias`` (one per class) is added after that to every text that has
+    an n-gram.
+    """
+    if norm not in ("mean", "sqrt"):
+        raise ValueError(f"norm must be 'mean' or 'sqrt', not {norm!r}")
     from onnx import TensorProto, helper, numpy_helper
 
     n_classes = table.shape[1]
@@ -70,8 +88,17 @@ def build(table: np.ndarray, metadata: dict[str, Any], int8: bool, prior: float 
         h("Cast", ["present"], ["present_f"], to=TensorProto.FLOAT),
         h("ReduceSum", ["present_f", "axis1"], ["count"], keepdims=1),
         h("Add", ["count", "prior"], ["count_prior"]),
-        h("Max", ["count_prior", "one"], ["denominator"]),
-        h("Div", ["sum", "denominator"], ["logits"]),
+        h("Max", ["count_prior", "one"], ["denominator" if norm == "mean" else "clamped"]),
+    ]
+    if norm == "sqrt":
+        nodes.append(h("Sqrt", ["clamped"], ["denominator"]))
+    nodes.append(h("Div", ["sum", "denominator"], ["logits" if bias is None else "scaled"]))
+    if bias is not None:
+        inits.append(numpy_helper.from_array(np.asarray(bias, dtype=np.float32), "bias"))
+        nodes.append(h("Min", ["count", "one"], ["has_features"]))  # 0 for an empty text
+        nodes.append(h("Mul", ["bias", "has_features"], ["bias_used"]))
+        nodes.append(h("Add", ["scaled", "bias_used"], ["logits"]))
+    nodes += [
         h("Softmax", ["logits"], [OUTPUT], axis=-1),
     ]
     inits.append(numpy_helper.from_array(np.array(0, dtype=np.int64), "zero"))
@@ -90,12 +117,18 @@ def build(table: np.ndarray, metadata: dict[str, Any], int8: bool, prior: float 
 
 
 def save(
-    table: np.ndarray, metadata: dict[str, Any], path: Path, int8: bool, prior: float = 0.0
+    table: np.ndarray,
+    metadata: dict[str, Any],
+    path: Path,
+    int8: bool,
+    prior: float = 0.0,
+    norm: str = "mean",
+    bias: np.ndarray | None = None,
 ) -> Path:
     """Build, check and write one graph; returns ``path``."""
     import onnx
 
-    model = build(table, metadata, int8, prior)
+    model = build(table, metadata, int8, prior, norm, bias)
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, str(path))

@@ -4,7 +4,8 @@ A text is normalised (:func:`normalize`: NFKC, lower case, ``n't`` -> `` not``, 
 spelled as the words of their Unicode names, cut to ``max_chars``) and split into runs of CJK characters (Han, kana, Hangul) and other
 tokens (words of letters/digits, single symbols such as ``!`` or an emoji).
 Features: character 1..3-grams inside each CJK run; word/symbol uni- and bigrams;
-optionally character n-grams of ``<word>`` (fastText subwords). Every feature becomes
+optionally character n-grams of ``<word>`` (fastText subwords) and, with ``words="jieba"``,
+jieba word uni- and bigrams of texts that hold CJK characters. Every feature becomes
 a bucket id in ``[1, n_buckets)`` through a fixed arithmetic hash (CRC-32 for
 tokens, a polynomial over code points for character n-grams, a splitmix64 finaliser
 on top), so ids never depend on ``PYTHONHASHSEED`` or the platform. Id 0 is padding.
@@ -46,6 +47,9 @@ _MASK64 = (1 << 64) - 1
 #: Seeds that keep the kinds of features apart before bucketing.
 _SEED_CJK = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)
 _SEED_WORD, _SEED_BIGRAM, _SEED_SUBWORD = 0xD6E8FEB86659FD93, 0xA0761D6478BD642F, 0xE7037ED1A0B428DB
+_SEED_ZH_WORD, _SEED_ZH_BIGRAM = 0x8EBC6AF09C88C6E3, 0x589965CC75374CC3
+#: The jieba release whose dictionary word features were made with (a card records it).
+JIEBA = "0.42.1"
 _POLY = 0x100000001B3  # multiplier of the code-point polynomial (the FNV-1a 64-bit prime)
 
 
@@ -162,15 +166,28 @@ class Featurizer:
 
     ``cjk`` is the ``(min, max)`` length of character n-grams in CJK runs; ``subword``
     the same for character n-grams of ``<word>`` in other scripts, ``(0, 0)`` for none.
+    ``words`` ``"jieba"`` adds the words jieba segments a text with CJK characters into
+    (its own tokenizer instance, default dictionary, HMM on), as uni- and bigrams; ``""``
+    (the default, and the fast tier) adds none and leaves the ids of the others unchanged.
     """
 
     n_buckets: int = 1 << 20
     max_chars: int = 512
     subword: tuple[int, int] = (0, 0)
     cjk: tuple[int, int] = (1, 3)
+    words: str = ""
+
+    def __post_init__(self) -> None:
+        if self.words not in ("", "jieba"):
+            raise ValueError(f"words must be '' or 'jieba', not {self.words!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": NAME, "version": VERSION, **asdict(self)}
+        spec = {"name": NAME, "version": VERSION, **asdict(self)}
+        if not self.words:
+            del spec["words"]  # cards written before word features existed stay byte-identical
+        else:
+            spec["jieba"] = JIEBA
+        return spec
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Featurizer:
@@ -185,6 +202,7 @@ class Featurizer:
             int(spec["max_chars"]),
             (int(spec["subword"][0]), int(spec["subword"][1])),
             (int(spec["cjk"][0]), int(spec["cjk"][1])),
+            str(spec.get("words", "")),
         )
 
     def ids(self, text: str) -> list[int]:
@@ -196,6 +214,8 @@ class Featurizer:
         cjk: list[str] = []
         tokens: list[int] = []
         words: list[str] = []
+        zh_words: list[int] = []
+        n_zh = np.zeros(len(texts), dtype=np.int64)
         n_tok = np.zeros(len(texts), dtype=np.int64)
         n_cjk = np.zeros(len(texts), dtype=np.int64)
         n_word = np.zeros(len(texts), dtype=np.int64)
@@ -203,7 +223,8 @@ class Featurizer:
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, not str")
             runs, toks = [], []
-            for tok in _TOKEN.findall(normalize(text, self.max_chars)):
+            norm = normalize(text, self.max_chars)
+            for tok in _TOKEN.findall(norm):
                 if _IS_CJK.match(tok):
                     runs.append(tok)
                 else:
@@ -217,11 +238,18 @@ class Featurizer:
                 w = " ".join(f"<{t}>" for t in toks if t[0].isalpha())
                 words.append(w)
                 n_word[i] = len(w) + 1
+            if self.words and runs:
+                segs = [w for w in _jieba().lcut(norm) if not w.isspace()]
+                zh_words.extend(zlib.crc32(w.encode()) for w in segs)
+                n_zh[i] = len(segs)
         parts = _Parts()
         if n_cjk.sum() > len(texts):
             self._chars(cjk, n_cjk, self.cjk, _SEED_CJK, parts)
         if tokens:
             self._tokens(np.array(tokens, dtype=_U64), n_tok, parts)
+        if zh_words:
+            seeds = (_SEED_ZH_WORD, _SEED_ZH_BIGRAM)
+            self._tokens(np.array(zh_words, dtype=_U64), n_zh, parts, seeds)
         if self.subword[1] and n_word.sum() > len(texts):
             spelled = [w.replace(" ", "\0") for w in words]
             self._chars(spelled, n_word, self.subword, (_SEED_SUBWORD,), parts)
@@ -236,12 +264,17 @@ class Featurizer:
         _char_ngrams(codes, owner, span[0], span[1], seeds, out)
 
     @staticmethod
-    def _tokens(hashes: np.ndarray, counts: np.ndarray, out: _Parts) -> None:
+    def _tokens(
+        hashes: np.ndarray,
+        counts: np.ndarray,
+        out: _Parts,
+        seeds: tuple[int, int] = (_SEED_WORD, _SEED_BIGRAM),
+    ) -> None:
         owner = np.repeat(np.arange(len(counts)), counts)
-        out.add(hashes ^ _U64(_SEED_WORD), owner)
+        out.add(hashes ^ _U64(seeds[0]), owner)
         same = owner[1:] == owner[:-1]
         bigrams = (hashes[:-1] << _S32) | hashes[1:]
-        out.add(bigrams[same] ^ _U64(_SEED_BIGRAM), owner[1:][same])
+        out.add(bigrams[same] ^ _U64(seeds[1]), owner[1:][same])
 
     def _assemble(self, parts: _Parts, n: int) -> Features:
         if not parts.values:
@@ -255,6 +288,26 @@ class Featurizer:
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
         return Features(ids, offsets)
+
+
+_JIEBA: list[Any] = []
+
+
+def _jieba() -> Any:
+    """A private jieba tokenizer (default dictionary): words others add to jieba's global
+    one (``jieba.add_word``) never change the ids a model was trained on."""
+    if not _JIEBA:
+        import logging
+
+        import jieba
+
+        if jieba.__version__ != JIEBA:
+            raise RuntimeError(f"word features need jieba {JIEBA}, found {jieba.__version__}")
+        jieba.setLogLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        _JIEBA.append(tokenizer)
+    return _JIEBA[0]
 
 
 def fingerprint(featurizer: Featurizer, texts: Sequence[str]) -> str:

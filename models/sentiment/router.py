@@ -4,7 +4,7 @@ A router folder has a ``card.json`` of ``"kind": "router"``::
 
     {"kind": "router", "name": "sentiment-accurate", "version": "...",
      "languages": ["zh", "en"], "cjk_share": 0.3,
-     "routes": {"cjk": "../sentiment-accurate-zh", "other": "../sentiment-accurate-en"}}
+     "routes": {"cjk": "../sentiment-zh", "other": "../sentiment-accurate-en"}}
 
 Route folders are relative to the router's folder; each is an ordinary model folder.
 A text goes to ``cjk`` when CJK characters (Han, kana, Hangul) are at least
