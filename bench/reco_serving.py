@@ -8,6 +8,7 @@ time, with and without ``exclude_categories``. Client-side wall times (HTTP incl
 worker's own ``pulse_reco_recommend_duration_seconds{caller="view"}`` are printed.
 
     nice -n 10 .venv/bin/python bench/reco_serving.py
+    nice -n 10 .venv/bin/python bench/reco_serving.py --no-replica --snapshot-interval 15
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ def replica_rates(base: list[dict[str, Any]], folder: Path) -> None:
     )
 
 
+def rss(worker: WorkerProcess) -> float:
+    """The worker's resident memory, MiB."""
+    assert worker.proc is not None
+    status = Path(f"/proc/{worker.proc.pid}/status").read_text()
+    return int(next(x.split()[1] for x in status.splitlines() if x.startswith("VmRSS"))) / 1024
+
+
 def snapshot_figures(worker: WorkerProcess, end: int) -> None:
     """The worker's resident memory, and its last recommender snapshot of the whole log."""
     deadline = time.monotonic() + 120
@@ -112,10 +120,7 @@ def snapshot_figures(worker: WorkerProcess, end: int) -> None:
         if line.startswith(("pulse_reco_snapshot_", "pulse_graph_snapshot_")):
             name, value = line.rsplit(" ", 1)
             figures[name] = float(value)
-    assert worker.proc is not None
-    status = Path(f"/proc/{worker.proc.pid}/status").read_text()
-    rss = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
-    print(f"worker RSS {int(rss) / 1024:,.0f} MiB (graph, hybrid, popularity, tables)")
+    print(f"worker RSS {rss(worker):,.0f} MiB (graph, hybrid, popularity, tables)")
     for name, value in sorted(figures.items()):
         print(f"{name}: {value:,.3f}")
 
@@ -126,6 +131,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-replica", action="store_true", help="skip the in-process rates")
+    parser.add_argument(
+        "--snapshot-interval",
+        type=int,
+        default=0,
+        help="snapshot every N s while asking (and print the snapshot figures); 0: never",
+    )
     args = parser.parse_args()
     base = dataset_records(TAOBAO)
     logging.disable(logging.WARNING)  # the sample's few unreadable records
@@ -141,7 +152,8 @@ def main() -> None:
     categories = sorted({str(r["event"].get("category_id")) for r in base[:2000]})[:20]
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(ready_timeout=30.0) as broker:
         prefix = f"bench{os.getpid()}."
-        env = {"PULSE_RECO_SNAPSHOT_INTERVAL": "15", "PULSE_GRAPH_SNAPSHOT_INTERVAL": "15"}
+        every = str(args.snapshot_interval)
+        env = {"PULSE_RECO_SNAPSHOT_INTERVAL": every, "PULSE_GRAPH_SNAPSHOT_INTERVAL": every}
         worker = WorkerProcess(broker.bootstrap, prefix, Path(tmp) / "w", env).start(60)
         try:
             t0 = time.perf_counter()
@@ -164,7 +176,10 @@ def main() -> None:
             print(f"same with exclude_categories (20 categories): {percentiles(excluded)}")
             print(f"worker side: {server_side(worker.metrics_text())}")
             print(f"load average after: {os.getloadavg()[0]:.2f}")
-            snapshot_figures(worker, len(values))
+            if args.snapshot_interval:
+                snapshot_figures(worker, len(values))
+            else:
+                print(f"worker RSS {rss(worker):,.0f} MiB (graph, hybrid, popularity, tables)")
         finally:
             worker.stop()
 

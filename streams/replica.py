@@ -268,6 +268,8 @@ class FeedbackReplica:
                     for follower in unchecked:
                         follower.check_log(end if end is not None else records[-1].offset + 1)
                     unchecked = []
+                if self.reco is not None:
+                    await self.reco.capturing()  # a snapshot copies the state in a thread
                 await self._apply_batch(records)
                 self.metrics.feedback_offset.set(self.offset)
                 self.metrics.reco_items.set(len(self.popularity))

@@ -62,6 +62,8 @@ def snapshot(model: Any, offset: int) -> None:
 
     async def go() -> None:
         assert model.snapshot(offset)
+        if hasattr(model, "capturing"):
+            await model.capturing()  # the copy is made in a thread: the replica waits for it
         await model._writing
 
     asyncio.run(go())
