@@ -94,6 +94,8 @@ class Expected:
     #: (topic, payload digest) of every message that must become a dead letter.
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
     rejected_reasons: Counter[str] = field(default_factory=Counter)
+    #: (topic, digest) -> what it is, for reports.
+    rejected_why: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Messages whose event_id was seen before (a producer retry, a replayed file).
     duplicates: int = 0
     published: int = 0
@@ -124,8 +126,10 @@ def expect(
             event = Rejection("future_timestamp", "")
         if isinstance(event, Rejection):
             # a dead letter keeps the payload's first DEAD_LETTER_MAX_BYTES bytes
-            out.rejected[topic, payload_digest(topic, payload, DEAD_LETTER_MAX_BYTES)] += 1
+            key = (topic, payload_digest(topic, payload, DEAD_LETTER_MAX_BYTES))
+            out.rejected[key] += 1
             out.rejected_reasons[event.reason] += 1
+            out.rejected_why[key] = f"{topic} {event.reason}, {len(payload):,} bytes"
             continue
         if event.event_id in out.applied:
             out.duplicates += 1
@@ -242,12 +246,13 @@ class Observer:
             ]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            quiet_since = time.monotonic()
+            quiet_since, ends = time.monotonic(), {}
             while time.monotonic() - quiet_since < 2.0:
                 batch = await consumer.getmany(timeout_ms=300, max_records=50_000)
                 for tp, records in batch.items():
                     quiet_since = time.monotonic() if records else quiet_since
                     for r in records:
+                        ends[f"{tp.topic}[{tp.partition}]"] = r.offset + 1
                         if any(i.encode() in (r.value or b"") for i in wanted):
                             found.append(f"{tp.topic}[{tp.partition}]@{r.offset}")
             admin = AIOKafkaAdminClient(
@@ -263,7 +268,15 @@ class Observer:
                 await admin.close()
         finally:
             await consumer.stop()
-        return f"lost events at {', '.join(sorted(found))}; committed offsets {committed}"
+        behind = {
+            tp: f"{committed.get(tp, 'none')}/{end}"
+            for tp, end in sorted(ends.items())
+            if committed.get(tp, -1) != end
+        }
+        return (
+            f"lost events at {', '.join(sorted(found)) or '-'}; input partitions whose "
+            f"committed offset is not their end (committed/end): {behind or 'none'}"
+        )
 
     def _count(self, name: str, value: bytes | None, headers: dict[str, bytes]) -> None:
         seen = self.seen
@@ -400,7 +413,8 @@ def check(expected: Expected, observed: Observed) -> Report:
     extra_dead = +(dead - expected.rejected)
     if missing_dead:
         problems.append(
-            f"{sum(missing_dead.values()):,} invalid messages not in the dead-letter topic"
+            f"{sum(missing_dead.values()):,} invalid messages not in the dead-letter topic: "
+            + _examples(expected.rejected_why.get(k, str(k)) for k in missing_dead)
         )
     if extra_dead:
         problems.append(
@@ -446,7 +460,7 @@ async def wait_for_delivery(
         if report.ok or doubled or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)
-    lost = set(expected.applied) - set(observer.seen.feedback)
-    if lost:  # say where the lost events are and where the group's commits stand
+    if not report.ok:  # say where lost events sit, and where the group's commits stand
+        lost = set(expected.applied) - set(observer.seen.feedback)
         report.problems.append(await observer.locate(sorted(lost)[:EXAMPLES]))
     return report
