@@ -95,7 +95,7 @@ class RecoReplica:
         self._outcomes = dict.fromkeys(OUTCOMES, 0)
         self._exported = dict.fromkeys(OUTCOMES, 0)
         self._eligible = 0
-        self._facts: OrderedDict[str, tuple[float, list[str]]] = OrderedDict()
+        self._facts: OrderedDict[str, tuple[float, int, list[str]]] = OrderedDict()
         self._digest: tuple[tuple[int, int], str] | None = None
         for outcome in OUTCOMES:
             metrics.reco_records.labels(outcome=outcome)
@@ -207,11 +207,11 @@ class RecoReplica:
         """The user's top ``k`` product ids for the rules, reused for ``facts_ttl`` s."""
         now = self.clock()
         cached = self._facts.get(user)
-        if cached is not None and now - cached[0] < self.facts_ttl and len(cached[1]) >= k:
-            return cached[1][:k]
+        if cached is not None and now - cached[0] < self.facts_ttl and cached[1] >= k:
+            return cached[2][:k]
         items = [r["product_id"] for r in self.recommend(user, k, caller="facts")]
         if self.facts_ttl:
-            self._facts[user] = (now, items)
+            self._facts[user] = (now, k, items)
             self._facts.move_to_end(user)
             if len(self._facts) > FACT_USERS:
                 self._facts.popitem(last=False)

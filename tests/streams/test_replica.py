@@ -96,7 +96,7 @@ def test_top_items_reuse_the_global_head_for_a_second() -> None:
 def test_top_items_fall_back_to_ranking_when_the_head_is_too_short() -> None:
     from streams.replica import HEAD_ITEMS
 
-    r = replica()
+    r = replica(reco_enabled=False)
     for i in range(HEAD_ITEMS + 3):
         r.apply(
             record(f"s{i}", topic="sales", product_id=f"p{i:03d}", user_id="whale", action=None)
