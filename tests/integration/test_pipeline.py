@@ -114,7 +114,8 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
         time.sleep(0.3)
     recs = worker.get("/recommendations/u9?k=5")
     assert "p1" not in [i["product_id"] for i in recs["items"]], "already bought"
-    assert worker.get("/recommendations/u0?k=5")["items"][0]["product_id"] == "p1"
+    assert worker.get("/recommendations/newcomer?k=5")["items"][0]["product_id"] == "p1"
+    assert worker.get("/recommendations/u0?k=5")["items"] == [], "p1, the only item, seen"
     assert worker.get("/products/nope").get("error")
     assert "error" in worker.get("/recommendations/u1?k=0")
 
