@@ -260,7 +260,10 @@ class Observer:
             )
             await admin.start()
             try:
-                offsets = await admin.list_consumer_group_offsets(self.settings.app_id)
+                # name the partitions: the embedded broker garbles the answer for "all"
+                offsets = await admin.list_consumer_group_offsets(
+                    self.settings.app_id, partitions=tps
+                )
                 committed = {
                     f"{tp.topic}[{tp.partition}]": meta.offset for tp, meta in offsets.items()
                 }
