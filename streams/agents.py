@@ -1,7 +1,8 @@
 """The input agent: decode, validate, deduplicate, score, update state, decide, feed the log.
 
 It is thin on purpose: :class:`~streams.processor.BatchProcessor` holds the
-logic. Per batch it (1) sends dead letters, scored reviews, decisions and
+logic. Per batch it drops events fetched before the last rebalance (they are fetched
+again), then (1) sends dead letters, scored reviews, decisions and
 feedback records and waits until the broker has them, then (2) writes product
 state and waits, then (3) writes seen ids and the decisions' dedup keys and waits.
 That order makes a crash in between repeat output (replicas deduplicate feedback
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,9 +65,15 @@ def register(pulse: Pulse) -> None:
 
     @pulse.app.agent(pulse.topics.inputs, name="pulse-inputs")
     async def inputs(stream: faust.StreamT) -> None:
-        batches = stream.take_events(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
-        async for events in batches:
+        # noack_take: events are acked here, after their batch is written, and never when
+        # they were fetched before a rebalance (see ``current``)
+        batches = stream.noack_take(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
+        async for taken in batches:
             started = time.perf_counter()
+            events = current(pulse, taken)
+            del taken  # unacked events are weakly tracked: dropped ones must be let go
+            if not events:
+                continue
             if not processor.newest_ts:  # after a restart: where the restored ids stand
                 processor.newest_ts = newest_stamp(tables.seen)
             records = [_record(pulse, e) for e in events]
@@ -73,11 +81,36 @@ def register(pulse: Pulse) -> None:
                 result = processor.process(records)
                 await _emit(pulse, result)
                 await _store(pulse, result, events)
+            for event in events:
+                await stream.ack(event)
             for pruner in pruners:
                 pruner.maybe_prune(events)
             _count(pulse, result, records, started)
 
     pulse.app.task(Ticker(pulse, lock).run)
+
+
+def current(pulse: Pulse, events: Sequence[faust.EventT]) -> list[faust.EventT]:
+    """The events fetched in the consumer group's current generation.
+
+    A batch can hold events fetched before a rebalance. After it, the group fetches
+    each partition again from its committed offset, so an older event will come back;
+    applying it now would apply a later offset of a partition before an earlier one,
+    and the earlier one would then look redelivered (skipped: lost). Older events are
+    dropped unacked, and counted as ``stale``.
+    """
+    generation = pulse.app.consumer_generation_id
+    fresh = [e for e in events if e.message.generation_id == generation]
+    if len(fresh) < len(events):
+        stale = Counter(
+            pulse.topics.logical_name(e.message.topic)
+            for e in events
+            if e.message.generation_id != generation
+        )
+        for topic, n in stale.items():
+            pulse.metrics.events.labels(topic=topic, outcome="stale").inc(n)
+        log.info("dropped %d events fetched before the last rebalance", len(events) - len(fresh))
+    return fresh
 
 
 def facts_builder(pulse: Pulse) -> FactsBuilder:

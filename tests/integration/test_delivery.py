@@ -1,7 +1,7 @@
 """Delivery accounting through live workers: real traffic mixed with hostile payloads and
-repeats, one of two workers killed (SIGKILL) mid-stream and restarted; afterwards every
-valid event is applied exactly once in state, each invalid one is a dead letter with its
-reason, and no decision id appears twice (:mod:`streams.accounting`)."""
+repeats, workers killed (SIGKILL) mid-stream and restarted; afterwards every valid event
+must be applied exactly once in state, each invalid one be a dead letter with its reason,
+and no decision id appear twice (:mod:`streams.accounting`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from streams.accounting import Observer, Report, expect, wait_for_delivery
+from streams.procs import WorkerProcess
 from streams.producing import Item, json_lines, publish
 from streams.replay import read_dataset
 from streams.settings import Settings
@@ -62,7 +63,7 @@ def test_kill_one_of_two_workers_mid_stream_loses_and_doubles_nothing(
     spawn_worker, broker, prefix: str, shared_data: Path
 ) -> None:
     ledger = mixed_ledger(shared_data, clicks=10_000, reviews=1_000)
-    settings = Settings(topic_prefix=prefix)
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
     first, second = spawn_worker(), spawn_worker()
     half = len(ledger) // 2
     asyncio.run(publish(settings, broker.bootstrap, ledger[:half]))
@@ -87,13 +88,60 @@ def test_kill_one_of_two_workers_mid_stream_loses_and_doubles_nothing(
     assert report.figures["scored reviews"] >= 1_000
 
 
+def owned(*workers: WorkerProcess) -> int:
+    """Partitions the live ones among ``workers`` say they own."""
+    return sum(len(w.get("/health")["assigned_partitions"]) for w in workers if w.proc)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug (issue 8): with three workers and two kills, some runs lose a few to "
+    "tens of events around the rebalances (about 1 run in 3 here); the checker names them",
+)
+def test_three_workers_two_kills_lose_and_double_nothing(
+    spawn_worker, broker, prefix: str, shared_data: Path
+) -> None:
+    """Kill one of three mid-replay, restart it, then kill another: takeover each time, and
+    the accounting at the end still finds every event applied once."""
+    ledger = mixed_ledger(shared_data, clicks=9_000, reviews=600)
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
+    a, b, c = spawn_worker(), spawn_worker(), spawn_worker()
+    third = len(ledger) // 3
+    takeovers = []
+
+    def kill_and_wait(
+        victim: WorkerProcess, survivors: list[WorkerProcess], chunk: list[Item]
+    ) -> None:
+        victim.kill()
+        killed = time.monotonic()
+        asyncio.run(publish(settings, broker.bootstrap, chunk))
+        while owned(*survivors) < settings.partitions:
+            assert time.monotonic() - killed < 60, "the survivors never took over"
+            time.sleep(0.2)
+        takeovers.append(time.monotonic() - killed)
+
+    asyncio.run(publish(settings, broker.bootstrap, ledger[:third]))
+    deadline = time.monotonic() + 120
+    while a.seen_total() < 500:
+        assert time.monotonic() < deadline, "the first worker never got going"
+        time.sleep(0.05)
+    kill_and_wait(a, [b, c], ledger[third : 2 * third])
+    a.start()
+    kill_and_wait(b, [a, c], ledger[2 * third :])
+    b.start()
+
+    report = run_report(settings, broker.bootstrap, ledger, [a.url, b.url, c.url])
+    print(f"\ntakeovers: {', '.join(f'{t:.1f} s' for t in takeovers)}\n{report.summary()}")
+    assert report.ok, report.summary()
+
+
 def test_the_checker_sees_a_lost_and_a_doubled_event(
     spawn_worker, broker, prefix: str, shared_data: Path
 ) -> None:
     """The accounting is not vacuous: an event claimed but never sent is lost; an event
     sent under two ids is over-counted in its product's totals."""
     ledger = list(itertools.islice(read_dataset(shared_data / TAOBAO), 300))
-    settings = Settings(topic_prefix=prefix)
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
     worker = spawn_worker()
     asyncio.run(publish(settings, broker.bootstrap, ledger[1:]))  # the first one never sent
     twin = ledger[5][1].model_copy(update={"event_id": "twin-of-5"})  # type: ignore[union-attr]
@@ -136,7 +184,7 @@ def test_pulse_check_delivery_on_a_published_file(
     lines += [lines[3], "{broken"]
     sent = tmp_path / "clicks.jsonl"
     sent.write_text("\n".join(lines) + "\n")
-    settings = Settings(topic_prefix=prefix)
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
     worker = spawn_worker()
     with sent.open("rb") as f:
         asyncio.run(publish(settings, broker.bootstrap, json_lines("clicks", f)))

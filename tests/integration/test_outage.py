@@ -36,7 +36,7 @@ def test_a_frozen_broker_pauses_pulse_and_loses_nothing(
     spawn_worker, broker, prefix: str, shared_data: Path
 ) -> None:
     ledger = list(read_dataset(shared_data / TAOBAO, limit=14_000))
-    settings = Settings(topic_prefix=prefix)
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
     worker = spawn_worker()
     assert worker.proc is not None and broker.process is not None
     published: list[int] = []
