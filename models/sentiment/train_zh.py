@@ -158,8 +158,9 @@ def domain_dev(
     doms = np.array([domain(e) for e in examples])
     y = np.array([e.label for e in examples])
     texts = [e.text for e in examples]
-    matrices, lexicons = {}, {}
-    lex_texts, lex_labels = lexicon() if any(c.lexicon for c in candidates) else ([], None)
+    matrices: dict[bool, Any] = {}
+    lexicons: dict[bool, tuple[Any, np.ndarray]] = {}
+    lex_texts, lex_labels = lexicon() if any(c.lexicon for c in candidates) else ([], np.zeros(0))
     for words in sorted({c.words for c in candidates}):
         featurizer = Featurizer(buckets, words="jieba" if words else "")
         matrices[words] = counts(featurizer, texts)
