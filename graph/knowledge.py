@@ -113,7 +113,8 @@ class KnowledgeGraph(GraphStore):
         self.edge_cap = max_edges
         self.prune_every = prune_every
         #: The applied-record count of the next ``max_bytes`` check (graph.bounds.enforce_bytes).
-        self.bytes_check_at = bounds.BYTES_EVERY if max_bytes else bounds.NEVER
+        # checked after the first record, which schedules the next check (bounds.room)
+        self.bytes_check_at = 0 if max_bytes else bounds.NEVER
         self.co_window, self.co_recent = co_window, co_recent
         self.dedup_ids = dedup_ids
         self.aspects, self.max_aspects = aspects, max_aspects
