@@ -72,6 +72,8 @@ class DecayedPopularity:
         self._bought: OrderedDict[str, set[str]] = OrderedDict()
         self._head: set[str] | None = None  # may hold the global top; None: rebuild
         self._cut = math.inf  # every item outside _head has a stored score below _cut
+        #: The same, per large category: (members that may be its top, their cut).
+        self._category_heads: dict[str, tuple[set[str], float]] = {}
 
     def __len__(self) -> int:
         """Number of items tracked."""
@@ -94,6 +96,9 @@ class DecayedPopularity:
             self._enter_head(item_id)
         if category_id is not None and self._category.get(item_id) != category_id:
             self._set_category(item_id, category_id)
+        category = self._category.get(item_id)
+        if category is not None and category in self._category_heads:
+            self._enter_category_head(category, item_id, raw)
         if purchased:
             self._remember_purchase(user_id, item_id)
         if len(scores) > self.max_items:
@@ -152,6 +157,7 @@ class DecayedPopularity:
         for item in scores:
             scores[item] *= factor
         self._head, self._cut = None, math.inf
+        self._category_heads.clear()
         self._forget([item for item, score in scores.items() if score == 0.0])
 
     def _top(self, n: int, category_id: str | None) -> list[tuple[float, str]]:
@@ -159,6 +165,8 @@ class DecayedPopularity:
         scores = self._scores
         if category_id is not None:
             pool: Collection[str] = self._members.get(category_id, ())
+            if n <= HEAD_SIZE < len(pool):
+                pool = self._category_head(category_id, pool)
         elif n <= HEAD_SIZE:
             pool = self._head if self._head is not None else self._build_head()
         else:
@@ -173,6 +181,25 @@ class DecayedPopularity:
         self._cut = best[-1] if len(best) == HEAD_SIZE else -math.inf
         self._head = {item for item, raw in scores.items() if raw >= self._cut}
         return self._head
+
+    def _category_head(self, category_id: str, members: Collection[str]) -> set[str]:
+        """The members of a large category that may be its top ``HEAD_SIZE`` (cached as the
+        global head is; a ranking per event must not sort the whole category)."""
+        cached = self._category_heads.get(category_id)
+        if cached is not None:
+            return cached[0]
+        scores = self._scores
+        cut = heapq.nlargest(HEAD_SIZE, map(scores.__getitem__, members))[-1]
+        head = {item for item in members if scores[item] >= cut}
+        self._category_heads[category_id] = (head, cut)
+        return head
+
+    def _enter_category_head(self, category_id: str, item_id: str, raw: float) -> None:
+        head, cut = self._category_heads[category_id]
+        if raw >= cut:
+            head.add(item_id)
+            if len(head) > 4 * HEAD_SIZE:
+                del self._category_heads[category_id]  # rebuilt, with a higher cut
 
     def _enter_head(self, item_id: str) -> None:
         assert self._head is not None
@@ -196,6 +223,9 @@ class DecayedPopularity:
     def _leave(self, category_id: str, item_id: str) -> None:
         members = self._members[category_id]
         members.discard(item_id)
+        cached = self._category_heads.get(category_id)
+        if cached is not None and item_id in cached[0]:
+            del self._category_heads[category_id]  # it may no longer hold the top: rebuilt
         if not members:
             del self._members[category_id]
 
@@ -217,6 +247,7 @@ class DecayedPopularity:
 
     def _forget(self, items: Iterable[str]) -> None:
         self._head, self._cut = None, math.inf
+        self._category_heads.clear()
         for item in items:
             del self._scores[item]
             category = self._category.pop(item, None)
