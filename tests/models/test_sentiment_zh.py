@@ -46,6 +46,7 @@ def test_word_features_ignore_words_added_to_the_global_jieba_dictionary() -> No
 
 
 def test_sqrt_graph_with_bias_computes_its_formula(tmp_path: Path) -> None:
+    pytest.importorskip("onnx", reason="building a graph needs the train extra (onnx)")
     rng = np.random.default_rng(0)
     table = rng.normal(size=(64, 2)).astype(np.float32)
     table[0] = 0.0
