@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from models.sentiment import card as cards
 from models.sentiment.engine import DEFAULT_MODEL_DIR, SentimentEngine, verify_model
 
@@ -16,8 +14,8 @@ NEGATIVE = ["Terrible quality, it broke after one day.", "A boring, pointless me
 
 
 def _folder(path: Path) -> Path:
-    if not (path / cards.CARD).is_file():
-        pytest.skip(f"{path} is not built")
+    """A committed model folder: missing is a broken checkout, never a skip."""
+    assert (path / cards.CARD).is_file(), f"{path} lacks its {cards.CARD}: it is committed"
     return path
 
 
