@@ -39,6 +39,7 @@ from graph.schema import EDGE_TYPES, NODE_KINDS
 from streams.exceptions import ConfigurationError
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.snapshots import write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -181,20 +182,18 @@ class GraphReplica:
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (a worker thread; touches no graph)."""
-        started = time.perf_counter()
-        try:
-            write(captured, self.path)
-            size = self.path.stat().st_size
-        except Exception:  # a failed snapshot must not stop the replica; the old one stays
-            log.exception("graph snapshot at offset %d not written to %s", offset, self.path)
-            self.metrics.graph_snapshots.labels(outcome="failed").inc()
-            return
-        took = time.perf_counter() - started
-        self.metrics.graph_snapshot_seconds.labels(phase="write").set(took)
-        self.metrics.graph_snapshot_bytes.set(size)
-        self.metrics.graph_snapshots.labels(outcome="written").inc()
-        self.snapshot_offset, self.snapshot_at = offset, time.time()
-        log.info("graph snapshot: offset %d, %d bytes, written in %.2f s", offset, size, took)
+        m = self.metrics
+        if write_snapshot(
+            "graph",
+            write,
+            captured,
+            self.path,
+            offset,
+            m.graph_snapshot_seconds,
+            m.graph_snapshots,
+            m.graph_snapshot_bytes,
+        ):
+            self.snapshot_offset, self.snapshot_at = offset, time.time()
 
     # -- start --------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from streams.exceptions import ConfigurationError
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.snapshots import write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -275,20 +276,18 @@ class RecoReplica:
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (touches no recommender)."""
-        started = time.perf_counter()
-        try:
-            write(captured, self.path)
-            size = self.path.stat().st_size
-        except Exception:  # a failed snapshot must not stop the replica; the old one stays
-            log.exception("recommender snapshot at offset %d not written to %s", offset, self.path)
-            self.metrics.reco_snapshots.labels(outcome="failed").inc()
-            return
-        took = time.perf_counter() - started
-        self.metrics.reco_snapshot_seconds.labels(phase="write").set(took)
-        self.metrics.reco_snapshot_bytes.set(size)
-        self.metrics.reco_snapshots.labels(outcome="written").inc()
-        self.snapshot_offset, self.snapshot_at = offset, time.time()
-        log.info("recommender snapshot: offset %d, %d bytes, in %.2f s", offset, size, took)
+        m = self.metrics
+        if write_snapshot(
+            "recommender",
+            write,
+            captured,
+            self.path,
+            offset,
+            m.reco_snapshot_seconds,
+            m.reco_snapshots,
+            m.reco_snapshot_bytes,
+        ):
+            self.snapshot_offset, self.snapshot_at = offset, time.time()
 
     # -- start --------------------------------------------------------------------------------
 
