@@ -149,6 +149,48 @@ def _product(
     return facts
 
 
+class LazyFacts(dict[str, Any]):
+    """Facts, some of them computed only when something reads them.
+
+    A rule's condition and templates read facts with ``f[name]`` and ``f.get(name)``;
+    a fact in ``lazy`` is computed on its first read and kept. The user's top
+    recommendations cost a ranking (tens to hundreds of microseconds) that only a
+    matching win-back rule reads, so no event pays for it otherwise. Iterating (or
+    serialising) sees only what was computed: call :meth:`resolved` to show them all.
+
+    >>> f = LazyFacts({"a": 1}, lazy={"b": lambda: [2]})
+    >>> "b" in f, f.get("b"), f["b"] is f["b"], "b" in f, f.get("c", 0)
+    (False, [2], True, True, 0)
+    """
+
+    __slots__ = ("_lazy",)
+
+    def __init__(
+        self, facts: Mapping[str, Any], lazy: Mapping[str, Callable[[], Any]] | None = None
+    ):
+        super().__init__(facts)
+        self._lazy = dict(lazy or {})
+
+    def __missing__(self, name: str) -> Any:
+        make = self._lazy.pop(name, None)
+        if make is None:
+            raise KeyError(name)
+        value = self[name] = make()
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def resolved(self) -> dict[str, Any]:
+        """Every fact, the lazy ones computed."""
+        for name in list(self._lazy):
+            self[name]  # noqa: B018 (computes and keeps it)
+        return dict(self)
+
+
 class UserFacts(Protocol):
     """Where user facts come from (the feedback replica)."""
 
@@ -158,6 +200,8 @@ class UserFacts(Protocol):
         self, event: ReviewEvent | ClickEvent | SaleEvent, recommendations: int = ...
     ) -> dict[str, Any]: ...
 
+    def top_items(self, user_id: str, k: int) -> list[str]: ...
+
 
 def builder(
     users: UserFacts | None = None,
@@ -165,7 +209,8 @@ def builder(
     recommendations: int = 5,
 ) -> Callable[[str, InputEvent, ProductState, Sentiment | None], dict[str, Any]]:
     """A ``(trigger, event, state, sentiment) -> facts`` function for the processor, with user
-    facts from ``users`` and the sentiment model's version read per call."""
+    facts from ``users`` (``user_top_recommendations``, ``recommendations`` of them, computed
+    only if a rule reads it) and the sentiment model's version read per call."""
 
     def facts(
         trigger: str, event: InputEvent, state: ProductState, sentiment: Sentiment | None
@@ -174,9 +219,14 @@ def builder(
             "sentiment": sentiment_version(),
             "recommender": users.recommender_version if users else None,
         }
-        user = None
-        if users is not None and not isinstance(event, ProductEvent):
-            user = users.user_facts(event, recommendations)
-        return build_facts(trigger, event, state, sentiment, user=user, versions=versions)
+        if users is None or isinstance(event, ProductEvent):
+            return build_facts(trigger, event, state, sentiment, versions=versions)
+        user = users.user_facts(event, 0)
+        built = build_facts(trigger, event, state, sentiment, user=user, versions=versions)
+        if recommendations <= 0:
+            return built
+        user_id = event.user_id
+        top = users.top_items
+        return LazyFacts(built, {"user_top_recommendations": lambda: top(user_id, recommendations)})
 
     return facts

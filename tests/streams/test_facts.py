@@ -241,3 +241,30 @@ def test_builder_takes_user_facts_and_versions_from_the_replica() -> None:
     )
     product = ProductEvent(event_id="pe", ts=T0, product_id="p1", stock=3)
     assert "user_id" not in build("product", product, state, None)
+
+
+def test_top_recommendations_are_ranked_only_when_a_rule_reads_them() -> None:
+    replica = FeedbackReplica(Settings(), "127.0.0.1:1", Metrics(CollectorRegistry()))
+    asked: list[tuple[str, int]] = []
+    replica.top_items = lambda user, k: asked.append((user, k)) or ["p9"]  # type: ignore[method-assign]
+    build = builder(replica, recommendations=4)
+    rules, store, state = load_rules(DEFAULT_RULES), MemoryStore(), ProductState()
+
+    def view(i: int) -> list[Any]:
+        event = ClickEvent(event_id=f"v{i}", ts=T0 + i, user_id="u", product_id="p1", action="view")
+        state.apply(event)
+        return rules.evaluate("click", build("click", event, state, None), store, T0 + i)
+
+    assert [view(0), view(1)] == [[], []] and asked == [], "no rule fired: nothing ranked"
+    (decision,) = view(2)  # the third view wins the user back, with recommendations
+    assert decision.rule_id == "win_back_hesitant_user"
+    assert decision.params["recommendations"] == ["p9"] and asked == [("u", 4)]
+    assert view(3) == [] and asked == [("u", 4)], "cooling down: nothing ranked"
+    facts = build(
+        "click",
+        ClickEvent(event_id="x", ts=T0, user_id="w", product_id="p1", action="view"),
+        state,
+        None,
+    )
+    assert facts.get("user_top_recommendations") == ["p9"] == facts["user_top_recommendations"]
+    assert asked[1:] == [("w", 4)], "computed once, on the first read"
