@@ -12,18 +12,19 @@ by event id, consumers of decisions by ``decision_id``) rather than lose it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import faust
 
 from streams import facts
 from streams.codec import Rejection
 from streams.processor import BatchProcessor, BatchResult, FactsBuilder, Record
-from streams.tables import delete, flush_writes, get, put, stored_ts
+from streams.tables import Message, changelog_rows, delete, get, send_all, stored_ts
 from streams.ticks import Ticker
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def register(pulse: Pulse) -> None:
             async with lock:  # a tick never decides between our evaluation and our writes
                 result = processor.process(records)
                 await _emit(pulse, result)
-                await _store(pulse, result, events)
+                await _store(pulse, result)
             for event in events:
                 await stream.ack(event)
             for pruner in pruners:
@@ -131,19 +132,26 @@ def _record(pulse: Pulse, event: faust.EventT) -> Record:
 
 
 async def _emit(pulse: Pulse, result: BatchResult) -> None:
+    """Send the batch's dead letters, scores, decisions and feedback records; return when
+    the broker has them all."""
     topics = pulse.topics
-    pending = [await _dead_letter(pulse, record, why) for record, why in result.dead_letters]
-    for key, value in result.scored:
-        pending.append(await topics.scored.send(key=key, value=value))
-    for key, value in result.decisions:
-        pending.append(await topics.decisions.send(key=key, value=value))
-    for key, value in result.feedback:
-        pending.append(await topics.feedback.send(key=key, value=value))
-    if pending:
-        await asyncio.gather(*pending)
+
+    def messages() -> Iterator[Message]:
+        for record, why in result.dead_letters:
+            yield _dead_letter(pulse, record, why)
+        for topic, out in (
+            (topics.scored, result.scored),
+            (topics.decisions, result.decisions),
+            (topics.feedback, result.feedback),
+        ):
+            name = topic.get_topic_name()
+            for key, value in out:
+                yield name, key, value, None, None
+
+    await send_all(pulse.app, messages())
 
 
-async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
+def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Message:
     log.warning(
         "dead letter from %s[%d]@%d: %s (%s)",
         record.topic,
@@ -165,27 +173,25 @@ async def _dead_letter(pulse: Pulse, record: Record, why: Rejection) -> Any:
         headers["pulse.truncated_from"] = str(len(value)).encode()
         value = value[:DEAD_LETTER_MAX_BYTES]
     key = record.key[:MAX_KEY_BYTES] if record.key else record.key
-    return await pulse.topics.dead_letter.send(key=key, value=value, headers=headers)
+    return pulse.topics.dead_letter.get_topic_name(), key, value, None, headers
 
 
-async def _store(pulse: Pulse, result: BatchResult, events: Sequence[faust.EventT]) -> None:
+async def _store(pulse: Pulse, result: BatchResult) -> None:
     """Write the batch's table changes and wait until the broker has them.
 
     Product state (with its applied offsets) lands before the seen ids and decision
     keys: a seen id without its state would make a restarted worker drop the event
     as a duplicate, while state without its seen id is caught by the offsets.
     """
-    by_partition = {e.message.partition: e for e in events}
-    products, seen = pulse.tables.products, pulse.tables.seen
-    for pid, (partition, value) in result.products.items():
-        put(products, by_partition[partition], pid, value)
-    await flush_writes(pulse.app)
-    for event_id, (partition, ts) in result.seen.items():
-        put(seen, by_partition[partition], event_id, [partition, ts])
-    decisions = pulse.tables.decisions
-    for key, (partition, ts) in result.decision_keys.items():
-        put(decisions, by_partition[partition], key, [partition, ts])
-    await flush_writes(pulse.app)
+    tables, app = pulse.tables, pulse.app
+    products = ((pid, p, value) for pid, (p, value) in result.products.items())
+    await send_all(app, changelog_rows(tables.products, products))
+    seen = ((eid, p, [p, ts]) for eid, (p, ts) in result.seen.items())
+    keys = ((key, p, [p, ts]) for key, (p, ts) in result.decision_keys.items())
+    await send_all(
+        app,
+        itertools.chain(changelog_rows(tables.seen, seen), changelog_rows(tables.decisions, keys)),
+    )
 
 
 def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: float) -> None:
@@ -193,8 +199,12 @@ def _count(pulse: Pulse, result: BatchResult, records: list[Record], started: fl
     for (topic, outcome), n in result.outcomes.items():
         metrics.events.labels(topic=topic, outcome=outcome).inc(n)
     now = time.time()
+    latency: dict[str, Callable[[float], None]] = {}
     for record in records:
-        metrics.event_latency.labels(topic=record.topic).observe(max(0.0, now - record.timestamp))
+        observe = latency.get(record.topic)
+        if observe is None:
+            observe = latency[record.topic] = metrics.event_latency.labels(record.topic).observe
+        observe(max(0.0, now - record.timestamp))
     metrics.batch_size.observe(len(records))
     for (rule, action), n in result.decided.items():
         metrics.decisions.labels(rule=rule, action=action).inc(n)

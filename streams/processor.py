@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 StoredProduct = dict[str, Any]
 #: The rules trigger of each input topic.
 TRIGGERS = {"reviews": "review", "clicks": "click", "sales": "sale", "products": "product"}
+#: Product states kept live between batches (the most recently written), so a busy
+#: product is not rebuilt from its stored form for every batch.
+LIVE_STATES = 20_000
 #: (trigger, event, product state after the event, the review's sentiment) -> facts.
 FactsBuilder = Callable[[str, InputEvent, ProductState, "Sentiment | None"], dict[str, Any]]
 
@@ -166,6 +169,9 @@ class BatchProcessor:
         self.read_decision = read_decision
         #: The newest event time applied so far (seen ids are stamped with it).
         self.newest_ts = 0.0
+        #: product id -> (the table value this processor last wrote, its live state): a
+        #: product whose stored value is still that very object needs no rebuilding
+        self._live: dict[str, tuple[Any, ProductState]] = {}
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -197,8 +203,14 @@ class BatchProcessor:
                     )
                     result.rule_errors += 1
                 result.rule_seconds += time.perf_counter() - started
+        live = self._live
         for pid, (state, offsets, partition) in states.items():
-            result.products[pid] = (partition, {"s": state.to_dict(), "o": offsets, "p": partition})
+            value = {"s": state.to_dict(), "o": offsets, "p": partition}
+            result.products[pid] = (partition, value)
+            live.pop(pid, None)
+            live[pid] = (value, state)
+        while len(live) > LIVE_STATES:
+            del live[next(iter(live))]
         result.decision_keys = store.pending
         return result
 
@@ -277,4 +289,8 @@ class BatchProcessor:
         stored = self.load_product(product_id)
         if stored is None:
             return ProductState(), {}, record.partition
-        return ProductState.from_dict(stored["s"]), dict(stored["o"]), record.partition
+        live = self._live.get(product_id)
+        state = live[1] if live is not None and live[0] is stored else None
+        if state is None:  # restored, rebalanced or written by a tick since
+            state = ProductState.from_dict(stored["s"])
+        return state, dict(stored["o"]), record.partition

@@ -58,6 +58,10 @@ IN_FLIGHT_PER_USER, IN_FLIGHT_USERS = 256, 10_000
 YIELD_AFTER = 0.02
 
 
+#: Outcomes of a feedback record (``pulse_feedback_applied_total{outcome}``).
+APPLY_OUTCOMES = ("applied", "duplicate", "invalid")
+
+
 class ReplicatedModel(Protocol):
     """A model every worker builds from the whole feedback log, in log order."""
 
@@ -113,6 +117,7 @@ class FeedbackReplica:
         self._flight: dict[str, deque[InputEvent]] = {}
         self.offset = 0
         self.applied = 0
+        self._counted = {o: metrics.feedback_applied.labels(outcome=o) for o in APPLY_OUTCOMES}
         #: This worker's knowledge graph (None when PULSE_GRAPH_ENABLED is false).
         self.graph = (
             GraphReplica(settings, metrics, settings.topic(FEEDBACK))
@@ -141,10 +146,10 @@ class FeedbackReplica:
             topic, event = record["topic"], record["event"]
             event_id = str(event["event_id"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            self.metrics.feedback_applied.labels(outcome="invalid").inc()
+            self._counted["invalid"].inc()
             return False
         if not self.recent.add(event_id):
-            self.metrics.feedback_applied.labels(outcome="duplicate").inc()
+            self._counted["duplicate"].inc()
             return False
         for model in self.models:
             model.learn(record, offset)
@@ -152,10 +157,10 @@ class FeedbackReplica:
             self._learn(topic, event)
         except (KeyError, TypeError, ValueError) as exc:  # never stop following the log
             log.warning("feedback record %s not applied: %r", event.get("event_id"), exc)
-            self.metrics.feedback_applied.labels(outcome="invalid").inc()
+            self._counted["invalid"].inc()
             return False
         self.applied += 1
-        self.metrics.feedback_applied.labels(outcome="applied").inc()
+        self._counted["applied"].inc()
         return True
 
     def _learn(self, topic: str, event: dict[str, Any]) -> None:

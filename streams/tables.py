@@ -12,17 +12,25 @@ routing (``table_route``) hashes a product id to the partition that holds it.
 
 A table write goes to the changelog partition of the *current event*; batch
 processing sets that explicitly for each write with :func:`as_current`.
+
+The input agent's batches write with :func:`write_rows` instead: each row goes into the
+table's memory and straight to the producer (Faust's ``table[key] = value`` queues one
+message at a time through its producer buffer, a few coroutine switches each; at 1,000
+writes a batch that was most of a worker's time). The changelog records are the ones
+Faust writes (raw key, JSON value), so Faust's own recovery reads them back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+import orjson
 from faust.streams import _current_event
 
 from streams.settings import Settings
@@ -59,7 +67,15 @@ def as_current(event: faust.EventT) -> Iterator[None]:
 
 def get(table: faust.Table, key: str) -> Any:
     """``table[key]``, or None when absent."""
-    return table.data.get(key.encode())
+    return _dict(table).get(key.encode())
+
+
+def _dict(table: faust.Table) -> Any:
+    """The table's keys and values: the memory store's own dict (its ``Mapping.get`` costs
+    a Python call and an exception per miss), or the store itself."""
+    store = table.data
+    inner = getattr(store, "data", None)
+    return inner if isinstance(inner, dict) else store
 
 
 def put(table: faust.Table, event: faust.EventT, key: str, value: Any) -> None:
@@ -84,6 +100,35 @@ def put_at(table: faust.Table, partition: int, key: str, value: Any) -> None:
 def stored_ts(value: Any) -> float | None:
     """The time of a ``[partition, ts]`` value (seen ids, decision keys), or None."""
     return None if value is None else float(value[1])
+
+
+#: ``(topic, key, value, partition, headers)`` of a message for :func:`send_all`.
+Message = tuple[str, bytes | None, bytes | None, int | None, dict[str, bytes] | None]
+
+
+async def send_all(app: faust.App, messages: Iterable[Message]) -> None:
+    """Hand every message to the producer, then wait until the broker has them all.
+
+    The producer batches them per partition (``producer_linger``); a full buffer makes
+    a send wait, which is the backpressure a fast batch needs.
+    """
+    send = app.producer.send
+    pending = [
+        await send(topic, key, value, partition, None, headers)
+        for topic, key, value, partition, headers in messages
+    ]
+    if pending:
+        await asyncio.gather(*pending)
+
+
+def changelog_rows(table: faust.Table, rows: Iterable[tuple[str, int, Any]]) -> Iterator[Message]:
+    """Set ``table[key] = value`` in memory for each ``(key, partition, value)``, yielding
+    the changelog message of each (raw key, JSON value, on the given partition)."""
+    data, topic = _dict(table), table.changelog_topic.get_topic_name()
+    for key, partition, value in rows:
+        raw = key.encode()
+        data[raw] = value
+        yield topic, raw, orjson.dumps(value), partition, None
 
 
 async def flush_writes(app: faust.App) -> None:

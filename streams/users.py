@@ -163,9 +163,9 @@ class UserActivity:
         reach this state later through the log), nothing changed."""
         user = self._users.get(user_id) or _User()
         events = [pending] if isinstance(pending, BaseModel) else list(pending or ())
-        for event in events:
-            if isinstance(event, ClickEvent | SaleEvent) and event.user_id == user_id:
-                user, _ = self._with(user, event)
+        mine = [e for e in events if isinstance(e, ClickEvent | SaleEvent) and e.user_id == user_id]
+        if mine:
+            user = self._with(user, mine)
         product = user.products.get(product_id)
         if product is None:
             product = _Product()
@@ -179,18 +179,24 @@ class UserActivity:
             "user_value_total": float(user.value),
         }
 
-    def _with(self, user: _User, event: ClickEvent | SaleEvent) -> tuple[_User, _Product]:
-        """A copy of ``user`` (sharing untouched products) with ``event`` learned."""
+    def _with(self, user: _User, events: Sequence[ClickEvent | SaleEvent]) -> _User:
+        """A copy of ``user`` (sharing untouched products) with ``events`` learned, in order."""
         copy = _User()
         copy.orders, copy.value = user.orders, user.value
         copy.products = dict(user.products)
-        old = copy.products.get(event.product_id)
-        product = copy.products[event.product_id] = old.copy() if old else _Product()
-        if isinstance(event, SaleEvent):
-            self._learn(copy, product, "sale", event.ts, sale_value(event))
-        elif event.action in _ACTIONS:
-            self._learn(copy, product, event.action, event.ts, 0.0)
-        return copy, product
+        copied: set[str] = set()
+        for event in events:
+            pid = event.product_id
+            product = copy.products.get(pid)
+            if pid not in copied:
+                copied.add(pid)
+                product = copy.products[pid] = product.copy() if product else _Product()
+            assert product is not None
+            if isinstance(event, SaleEvent):
+                self._learn(copy, product, "sale", event.ts, sale_value(event))
+            elif event.action in _ACTIONS:
+                self._learn(copy, product, event.action, event.ts, 0.0)
+        return copy
 
     def _abandoned(self, user: _User, now: float) -> int:
         first, last = now - DAY, now - self.abandon_after
