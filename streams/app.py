@@ -26,18 +26,21 @@ log = logging.getLogger(__name__)
 
 
 class PulseApp(faust.App):
-    """A Faust app that can swap in the embedded broker's transport."""
+    """A Faust app with Pulse's consumer (:mod:`streams.consumer`), and the embedded
+    broker's transport when on it."""
 
     use_tansu_transport: bool = False
+    #: The consumer's fetch wait, s (:mod:`streams.consumer`).
+    fetch_max_wait: float | None = None
     #: aiokafka connection options (TLS, SASL) for the clients Pulse builds itself.
     kafka_options: dict[str, Any] = {}  # noqa: RUF012 - replaced per app, never mutated
 
     def _new_transport(self) -> Any:
-        if not self.use_tansu_transport:
-            return super()._new_transport()
+        from streams.consumer import PulseTransport
         from streams.tansu import TansuTransport
 
-        return TansuTransport(self.conf.broker_consumer, self)
+        kind = TansuTransport if self.use_tansu_transport else PulseTransport
+        return kind(self.conf.broker_consumer, self)
 
 
 @dataclass
@@ -100,6 +103,7 @@ def create_app(
         worker_redirect_stdouts=False,
     )
     app.use_tansu_transport = settings.kafka_flavor == "tansu"
+    app.fetch_max_wait = settings.fetch_max_wait
     app.kafka_options = kafka_options(settings)
     pulse = Pulse(
         settings=settings,

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         500, ge=1, le=100_000, description="Events an agent processes per batch."
     )
     batch_within: Seconds = Field(0.05, description="Longest wait to fill a batch, s.")
+    fetch_max_wait: float = Field(
+        0.1,
+        gt=0,
+        le=30,
+        allow_inf_nan=False,
+        description="Longest a consumer's fetch waits at the broker for new data, s (the embedded broker answers only when it expires).",
+    )
     dedup_horizon: Seconds = Field(
         7 * 86_400.0,
         description="How long an event_id is remembered for deduplication, s of event time.",

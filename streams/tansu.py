@@ -6,7 +6,7 @@ rebuilds a table, so it would stop before the last batch and lose updates. A
 Fetch response carries the correct high watermark, so this transport reads the
 end offsets from one fetch of each partition's last batch. Pulse uses it only
 when it started the embedded broker itself (``Settings.embedded``); on Apache
-Kafka the stock transport runs unchanged.
+Kafka :class:`streams.consumer.PulseTransport` runs, without this change.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any, cast
 import aiokafka
 from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.consumer import PulseConsumer, PulseTransport
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ async def _read_tail(
     log.warning("end offsets of %s read from ListOffsets only (no fetch answered)", remaining)
 
 
-class _Consumer(faust_aiokafka.Consumer):
+class _Consumer(PulseConsumer):
     async def highwaters(self, *partitions: TopicPartition) -> Mapping[TopicPartition, int]:
         listed = await super().highwaters(*partitions)
         transport = self.transport
@@ -94,7 +96,7 @@ class _Consumer(faust_aiokafka.Consumer):
         return {kafka_tps[tp]: n for tp, n in ends.items()}
 
 
-class TansuTransport(faust_aiokafka.Transport):
-    """The aiokafka transport with end offsets read from a Fetch."""
+class TansuTransport(PulseTransport):
+    """Pulse's transport with end offsets read from a Fetch."""
 
     Consumer = cast(Any, _Consumer)
