@@ -64,7 +64,12 @@ def dedup_key(decision: str) -> str:
 
 
 def cooldown_key(rule: Rule, subject_id: str) -> str:
-    return f"c:{rule.id}|{rule.subject}|{subject_id}"
+    return subject_key(rule.id, rule.subject, subject_id)
+
+
+def subject_key(rule_id: str, subject_type: str, subject_id: str) -> str:
+    """The cooldown key of a rule's decisions on one subject."""
+    return f"c:{rule_id}|{subject_type}|{subject_id}"
 
 
 class RuleSet:

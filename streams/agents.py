@@ -1,12 +1,14 @@
 """The input agent: decode, validate, deduplicate, score, update state, decide, feed the log.
 
-It is thin on purpose: :class:`~streams.processor.BatchProcessor` holds the
-logic. Per batch it drops events fetched before the last rebalance (they are fetched
-again), then (1) sends dead letters, scored reviews, decisions and
-feedback records and waits until the broker has them, then (2) writes product
-state and waits, then (3) writes seen ids and the decisions' dedup keys and waits.
-That order makes a crash in between repeat output (replicas deduplicate feedback
-by event id, consumers of decisions by ``decision_id``) rather than lose it.
+It is thin on purpose: :class:`~streams.processor.BatchProcessor` holds the logic. Per
+batch it drops events fetched before the last rebalance (they are fetched again), then
+(1) sends dead letters, scored reviews, decisions and feedback records and waits until
+the broker has them, then (2) writes product state and waits, then (3) writes seen ids
+and the decisions' dedup keys and waits. That order makes a crash in between repeat
+work rather than lose it; the repeat changes nothing: replicas drop a feedback record
+whose event id they have, and after a start or a rebalance the agent first waits until
+this worker has read back every decision published so far (:mod:`streams.emitted`), so
+the rules recognise a decision already made and do not make it again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import faust
 from streams import facts
 from streams.codec import Rejection
 from streams.processor import BatchProcessor, BatchResult, FactsBuilder, Record
-from streams.tables import Message, changelog_rows, delete, get, send_all, stored_ts
+from streams.tables import Message, changelog_rows, delete, get, send_all
 from streams.ticks import Ticker
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def register(pulse: Pulse) -> None:
         scorer=pulse.sentiment,
         rules=lambda: pulse.rules.current,
         facts=facts_builder(pulse),
-        read_decision=lambda key: stored_ts(get(tables.decisions, key)),
+        read_decision=pulse.read_decision,
     )
     lock = asyncio.Lock()
     pruners = [
@@ -68,6 +70,7 @@ def register(pulse: Pulse) -> None:
     async def inputs(stream: faust.StreamT) -> None:
         # noack_take: events are acked here, after their batch is written, and never when
         # they were fetched before a rebalance (see ``current``)
+        generation: int | None = None
         batches = stream.noack_take(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
         async for taken in batches:
             started = time.perf_counter()
@@ -75,6 +78,10 @@ def register(pulse: Pulse) -> None:
             del taken  # unacked events are weakly tracked: dropped ones must be let go
             if not events:
                 continue
+            if pulse.app.consumer_generation_id != generation:  # started, or rebalanced
+                if pulse.emitted is not None:  # a dead worker's last decisions are known
+                    await pulse.emitted.caught_up()
+                generation = pulse.app.consumer_generation_id
             if not processor.newest_ts:  # after a restart: where the restored ids stand
                 processor.newest_ts = newest_stamp(tables.seen)
             records = [_record(pulse, e) for e in events]

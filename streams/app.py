@@ -19,7 +19,7 @@ from streams.metrics import Metrics
 from streams.security import faust_credentials, kafka_options
 from streams.sentiment import LiveModel
 from streams.settings import Settings
-from streams.tables import Tables, make_tables
+from streams.tables import Tables, get, make_tables, stored_ts
 from streams.topics import Topics, make_topics
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,16 @@ class Pulse:
     sentiment: LiveModel
     rules: LiveRules
     started: float
+    #: Decisions published, read back (:mod:`streams.emitted`).
+    emitted: Any = None
     ready_at: float | None = None
+
+    def read_decision(self, key: str) -> float | None:
+        """A dedup or cooldown key's time: the decisions table's, else a published decision's."""
+        stored = stored_ts(get(self.tables.decisions, key))
+        if stored is None and self.emitted is not None:
+            return self.emitted.get(key)  # type: ignore[no-any-return]
+        return stored
 
     @property
     def ready(self) -> bool:
@@ -73,6 +82,7 @@ def create_app(
 ) -> Pulse:
     """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
     from streams import admin, agents, lag, views
+    from streams.emitted import EmittedDecisions
     from streams.replica import FeedbackReplica
 
     metrics = Metrics(registry)
@@ -117,6 +127,7 @@ def create_app(
         started=started or time.time(),
     )
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
+    pulse.emitted = EmittedDecisions(settings, bootstrap)
     if pulse.replica.graph is not None:
         pulse.replica.graph.check_folder()  # an unusable snapshot folder fails here
     if pulse.replica.reco is not None:
@@ -125,6 +136,7 @@ def create_app(
     views.register(pulse)
     admin.register(pulse)
     pulse.app.task(pulse.replica.run)
+    pulse.app.task(pulse.emitted.run)
     pulse.app.task(pulse.rules.watch)
     lag.register(pulse)
 

@@ -24,7 +24,7 @@ from rules import EvalStats
 from streams.facts import tick_facts
 from streams.processor import BatchStore
 from streams.state import ProductState
-from streams.tables import flush_writes, get, put_at, stored_ts
+from streams.tables import flush_writes, put_at
 
 if TYPE_CHECKING:
     from streams.app import Pulse
@@ -91,7 +91,7 @@ class Ticker:
             if newest is None:
                 return 0
             now = self.clock.now(float(newest))
-            store = BatchStore(lambda key: stored_ts(get(pulse.tables.decisions, key)))
+            store = BatchStore(pulse.read_decision)
             stats, decisions = EvalStats(), []
             versions = {
                 "sentiment": pulse.sentiment.version,
