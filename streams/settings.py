@@ -90,6 +90,9 @@ class Settings(BaseSettings):
         500, ge=1, le=100_000, description="Events an agent processes per batch."
     )
     batch_within: Seconds = Field(0.05, description="Longest wait to fill a batch, s.")
+    uvloop: bool = Field(
+        True, description="Run the worker on uvloop's event loop (when installed)."
+    )
     fetch_max_wait: float = Field(
         0.1,
         gt=0,

@@ -20,8 +20,23 @@ log = logging.getLogger(__name__)
 PROCESS_START = time.time()
 
 
+def use_uvloop(settings: Settings) -> bool:
+    """Make new event loops uvloop's (the worker's, and its consumer thread's) when
+    ``PULSE_UVLOOP`` is on and uvloop is installed; True if they are."""
+    if not settings.uvloop:
+        return False
+    try:
+        import uvloop
+    except ImportError:  # not on this platform: asyncio's own loop
+        log.info("uvloop not installed: asyncio's event loop")
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
 def prepare(settings: Settings, bootstrap: str) -> Pulse:
     """Create the topics if missing and build the app."""
+    use_uvloop(settings)
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     try:

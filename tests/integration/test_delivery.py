@@ -93,11 +93,6 @@ def owned(*workers: WorkerProcess) -> int:
     return sum(len(w.get("/health")["assigned_partitions"]) for w in workers if w.proc)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 8): with three workers and two kills, some runs lose a few to "
-    "tens of events around the rebalances (about 1 run in 3 here); the checker names them",
-)
 def test_three_workers_two_kills_lose_and_double_nothing(
     spawn_worker, broker, prefix: str, shared_data: Path
 ) -> None:
