@@ -14,7 +14,7 @@
 2. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
    answers a waiting fetch as soon as data arrives, but the embedded broker answers
    it only when the wait expires, which put up to 1.5 s between an event and its
-   processing on an idle worker. ``PULSE_FETCH_MAX_WAIT`` sets it (default 0.1 s).
+   processing on an idle worker. ``PULSE_FETCH_MAX_WAIT`` sets it (default 0.05 s).
 
 Both apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
 on this consumer). They override private parts of faust-streaming 0.15, pinned in

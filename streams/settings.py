@@ -89,12 +89,19 @@ class Settings(BaseSettings):
     batch_size: int = Field(
         500, ge=1, le=100_000, description="Events an agent processes per batch."
     )
-    batch_within: Seconds = Field(0.05, description="Longest wait to fill a batch, s.")
+    batch_within: Seconds = Field(0.02, description="Longest wait to fill a batch, s.")
     uvloop: bool = Field(
         True, description="Run the worker on uvloop's event loop (when installed)."
     )
+    gc_freeze_interval: float = Field(
+        10.0,
+        ge=0,
+        le=3_600,
+        allow_inf_nan=False,
+        description="Every this many seconds the worker takes the objects then alive out of Python's cyclic garbage collection (gc.freeze), s; 0: never.",
+    )
     fetch_max_wait: float = Field(
-        0.1,
+        0.05,
         gt=0,
         le=30,
         allow_inf_nan=False,
@@ -165,6 +172,18 @@ class Settings(BaseSettings):
     )
     reco_seed: int = Field(
         0, ge=0, description="Seed of the hybrid recommender (same on every worker)."
+    )
+    reco_max_users: int = Field(
+        200_000,
+        ge=1,
+        le=1 << 28,
+        description="Most users the hybrid recommender keeps; over it the least recently active is forgotten (same on every worker).",
+    )
+    reco_max_items: int = Field(
+        100_000,
+        ge=1,
+        le=1 << 28,
+        description="Most items the hybrid recommender keeps; over it the least recently touched is forgotten, with its co-occurrences (same on every worker).",
     )
     reco_snapshot_interval: float = Field(
         300.0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 
@@ -34,6 +35,35 @@ def use_uvloop(settings: Settings) -> bool:
     return True
 
 
+#: Allocations between young collections while the heap is frozen (Python's default: 700).
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def freeze_heap(pulse: Pulse) -> bool:
+    """Every ``PULSE_GC_FREEZE_INTERVAL`` s, move the objects then alive out of the cyclic
+    collector's scans (``gc.freeze``); True if the task was registered.
+
+    A worker's heap is millions of long-lived, cycle-free objects (product states, the
+    graph, the recommender, user facts); each full collection walked all of them and
+    found almost nothing (0-72 objects), stalling the event loop 0.1-0.4 s every 1-4 s at
+    1,200 events/s: most of the event-to-decision p99. Reference counting still frees
+    frozen objects; only a reference cycle that was alive at a freeze and dies later is
+    never collected (few are made: asyncio's futures and tracebacks, mostly short-lived).
+    """
+    interval = pulse.settings.gc_freeze_interval
+    if not interval:
+        return False
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    async def freeze() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            gc.freeze()
+
+    pulse.app.task(freeze)
+    return True
+
+
 def prepare(settings: Settings, bootstrap: str) -> Pulse:
     """Create the topics if missing and build the app."""
     use_uvloop(settings)
@@ -44,7 +74,9 @@ def prepare(settings: Settings, bootstrap: str) -> Pulse:
     finally:
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
-    return create_app(settings, bootstrap, started=PROCESS_START)
+    pulse = create_app(settings, bootstrap, started=PROCESS_START)
+    freeze_heap(pulse)
+    return pulse
 
 
 def run_worker(settings: Settings) -> None:

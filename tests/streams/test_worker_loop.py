@@ -27,3 +27,33 @@ def test_uvloop_by_default_and_asyncio_when_turned_off(policy) -> None:
     loop = asyncio.new_event_loop()
     assert isinstance(loop, uvloop.Loop)
     loop.close()
+
+
+def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
+    import gc
+    from types import SimpleNamespace
+
+    from streams.worker import GC_THRESHOLDS, freeze_heap
+
+    tasks: list[object] = []
+    app = SimpleNamespace(task=tasks.append)
+    before = gc.get_threshold()
+    try:
+        off = SimpleNamespace(settings=Settings(gc_freeze_interval=0), app=app)
+        assert freeze_heap(off) is False and tasks == [] and gc.get_threshold() == before  # type: ignore[arg-type]
+        on = SimpleNamespace(settings=Settings(gc_freeze_interval=0.01), app=app)
+        assert freeze_heap(on) is True and gc.get_threshold() == GC_THRESHOLDS  # type: ignore[arg-type]
+        (task,) = tasks
+
+        async def one_turn() -> None:
+            frozen = gc.get_freeze_count()
+            garbage = [[] for _ in range(1000)]  # alive at the freeze
+            running = asyncio.create_task(task())  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+            running.cancel()
+            assert gc.get_freeze_count() >= frozen + len(garbage)
+
+        asyncio.run(one_turn())
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
