@@ -10,11 +10,9 @@
 Keys are raw UTF-8 bytes, as on the input topics, so that Faust's request
 routing (``table_route``) hashes a product id to the partition that holds it.
 
-A table write goes to the changelog partition of the *current event*; batch
-processing sets that explicitly for each write with :func:`as_current`.
-
-The input agent's batches write with :func:`write_rows` instead: each row goes into the
-table's memory and straight to the producer (Faust's ``table[key] = value`` queues one
+The input agent's batches write with :func:`changelog_rows` (and the pruners delete with
+:func:`changelog_deletes`), on the partition of the event that made each row: each row goes
+into the table's memory and straight to the producer (Faust's ``table[key] = value`` queues one
 message at a time through its producer buffer, a few coroutine switches each; at 1,000
 writes a batch that was most of a worker's time). The changelog records are the ones
 Faust writes (raw key, JSON value), so Faust's own recovery reads them back.
@@ -23,15 +21,12 @@ Faust writes (raw key, JSON value), so Faust's own recovery reads them back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import orjson
-from faust.streams import _current_event
 
 from streams.settings import Settings
 
@@ -55,16 +50,6 @@ def make_tables(app: faust.App, settings: Settings) -> Tables:
     return Tables(products=table("products"), seen=table("seen"), decisions=table("decisions"))
 
 
-@contextlib.contextmanager
-def as_current(event: faust.EventT) -> Iterator[None]:
-    """Make ``event`` the current event, so table writes go to its partition's changelog."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
 def get(table: faust.Table, key: str) -> Any:
     """``table[key]``, or None when absent."""
     return _dict(table).get(key.encode())
@@ -76,18 +61,6 @@ def _dict(table: faust.Table) -> Any:
     store = table.data
     inner = getattr(store, "data", None)
     return inner if isinstance(inner, dict) else store
-
-
-def put(table: faust.Table, event: faust.EventT, key: str, value: Any) -> None:
-    """``table[key] = value`` with the changelog partition of ``event``."""
-    with as_current(event):
-        table[key.encode()] = value
-
-
-def delete(table: faust.Table, event: faust.EventT, key: bytes) -> None:
-    """``del table[key]`` with the changelog partition of ``event``."""
-    with as_current(event):
-        table.pop(key, None)
 
 
 def put_at(table: faust.Table, partition: int, key: str, value: Any) -> None:
@@ -129,6 +102,15 @@ def changelog_rows(table: faust.Table, rows: Iterable[tuple[str, int, Any]]) -> 
         raw = key.encode()
         data[raw] = value
         yield topic, raw, orjson.dumps(value), partition, None
+
+
+def changelog_deletes(table: faust.Table, rows: Iterable[tuple[bytes, int]]) -> Iterator[Message]:
+    """Delete each ``(raw key, partition)`` from ``table``'s memory, yielding its changelog
+    tombstone (no value, as Faust writes one)."""
+    data, topic = _dict(table), table.changelog_topic.get_topic_name()
+    for raw, partition in rows:
+        data.pop(raw, None)
+        yield topic, raw, None, partition, None
 
 
 async def flush_writes(app: faust.App) -> None:
