@@ -12,7 +12,9 @@ zero are forgotten).
 Bounds: past ``max_items`` items, the weakest are pruned down to
 :data:`PRUNE_TO` of the limit (so pruning is amortised). Past ``max_users``
 buyers, the purchase sets of the users whose latest purchase is oldest are
-forgotten, so those users may again be shown what they bought.
+forgotten, so those users may again be shown what they bought. An owner with bounds of
+its own (:class:`models.reco.Recommender`) removes users and items with
+:meth:`~DecayedPopularity.forget_user` and :meth:`~DecayedPopularity.forget_item`.
 
 >>> pop = DecayedPopularity(half_life=10.0)
 >>> pop.learn_one("u1", "a", 1.0, ts=0.0)
@@ -244,6 +246,24 @@ class DecayedPopularity:
             len(scores) - keep, zip(map(neg, scores.values()), scores, strict=True)
         )
         self._forget([item for _, item in weakest])
+
+    def forget_user(self, user_id: str) -> None:
+        """Forget what ``user_id`` bought."""
+        self._bought.pop(user_id, None)
+
+    def forget_item(self, item_id: str, buyers: Iterable[str] = ()) -> None:
+        """Forget ``item_id`` (score, category) and its place in ``buyers``' purchases;
+        O(1) unless it is in a cached head (which is then rebuilt on demand)."""
+        head = self._head
+        if self._scores.pop(item_id, None) is not None and head is not None and item_id in head:
+            self._head, self._cut = None, math.inf
+        category = self._category.pop(item_id, None)
+        if category is not None:
+            self._leave(category, item_id)
+        for user_id in buyers:
+            bought = self._bought.get(user_id)
+            if bought is not None:
+                bought.discard(item_id)
 
     def _forget(self, items: Iterable[str]) -> None:
         self._head, self._cut = None, math.inf

@@ -59,6 +59,8 @@ def new_recommender(settings: Settings, graph: KnowledgeGraph | None) -> Recomme
     rec = Recommender(
         half_life=settings.reco_half_life,
         seed=settings.reco_seed,
+        max_users=settings.reco_max_users,
+        max_items=settings.reco_max_items,
         graph=graph if graph is not None else KnowledgeGraph(aspects=None, dedup_ids=0),
         dedup_ids=0,  # the feedback replica drops repeated event ids (a larger window)
     )

@@ -15,6 +15,10 @@ Sources (each a river-style model with ``learn_one`` and ``rank``):
 callable), excluded categories. Everything depends on the records and their order
 only, so replicas given the same log agree (:func:`models.reco.state.digest`).
 
+Bounds: past ``max_users`` users (``max_items`` items) the one least recently active
+(touched by a record), in log order, is forgotten by every model, references included,
+in O(what it held); the walk then proposes only items held, to users held.
+
 >>> rec = Recommender(seed=1)
 >>> for n, (user, item, action) in enumerate([("a", "tent", "view"), ("a", "stove", "view"),
 ...         ("b", "tent", "view"), ("b", "stove", "add_to_cart"), ("c", "tent", "view")]):
@@ -28,14 +32,15 @@ only, so replicas given the same log agree (:func:`models.reco.state.digest`).
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from graph.exceptions import InvalidEventError
 from graph.knowledge import KnowledgeGraph
 from graph.walk import random_walk
-from models.exceptions import InvalidInputError
+from models.exceptions import InvalidInputError, InvalidParameterError
 from models.popularity import DecayedPopularity
 from models.reco.blend import Candidates, blend
 from models.reco.cooc import ItemCooccurrence
@@ -69,7 +74,13 @@ class Recommender:
         seed: int = 0,
         dedup_ids: int = 100_000,
         walk_beta: float = 0.0,
+        max_users: int = 200_000,
+        max_items: int = 100_000,
     ):
+        for name, cap in (("max_users", max_users), ("max_items", max_items)):
+            if not (isinstance(cap, int) and cap >= 1):
+                raise InvalidParameterError(f"{name} must be an integer >= 1, got {cap!r}")
+        self.max_users, self.max_items = max_users, max_items
         self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         self.half_life, self.n_candidates = half_life, n_candidates
         self.exclude_seen, self.seed, self.dedup_ids = exclude_seen, seed, dedup_ids
@@ -77,11 +88,16 @@ class Recommender:
         self.owns_graph = graph is None
         self.graph = KnowledgeGraph(half_life=half_life, aspects=None) if graph is None else graph
         pop_half_life = half_life if half_life is not None else 1e12
-        self.popular = DecayedPopularity(half_life=pop_half_life)
+        self.popular = DecayedPopularity(pop_half_life, max_items=max_items, max_users=max_users)
         self.cooc = ItemCooccurrence(half_life=half_life)
         self.mf = BPRMF(seed=seed)
         self.rating = BiasedMF(clip=(1.0, 5.0), seed=seed + 7, **RATING_PARAMS)
-        self.seen: dict[str, set[str]] = {}
+        #: user -> items interacted with, least recently active user first (kept whether or
+        #: not ``exclude_seen`` filters with it: the bounds need it).
+        self.seen: OrderedDict[str, set[str]] = OrderedDict()
+        #: item -> users who interacted with it (a dict used as a set: one of strings only
+        #: is not tracked by the garbage collector), least recently touched item first.
+        self.holders: OrderedDict[str, dict[str, None]] = OrderedDict()
         self.last_category: dict[str, str] = {}
         self.category: dict[str, str] = {}
         self.out_of_stock: set[str] = set()
@@ -125,13 +141,17 @@ class Recommender:
         rating: float | None = None,
     ) -> None:
         """Every model learns the interaction (the graph only through :meth:`learn`)."""
+        if not (math.isfinite(ts) and math.isfinite(weight) and weight >= 0.0):
+            raise InvalidInputError(f"learn_one needs finite ts and weight >= 0, got {weight!r}")
+        if rating is not None and not math.isfinite(rating):
+            raise InvalidInputError(f"learn_one needs a finite rating, got {rating!r}")
+        self._touch_user(user).add(item)
+        self._touch_item(item)[user] = None
         self.popular.learn_one(user, item, weight, ts, category, purchased)
         self.cooc.learn_one(user, item, weight, ts, purchased)
         self.mf.learn_one(user, item, weight)
         if rating is not None:
             self.rating.learn_one(user, item, rating)
-        if self.exclude_seen:
-            self.seen.setdefault(user, set()).add(item)
         if category is not None:
             self.last_category[user] = category
             self.category[item] = category
@@ -142,12 +162,60 @@ class Recommender:
         if len(self.recent_ids) > self.dedup_ids:
             self._recent_set.discard(self.recent_ids.popleft())
 
+    def _touch_user(self, user: str) -> set[str]:
+        """``user``'s seen set, the user now the most recently active (the least
+        recently active one forgotten past ``max_users``)."""
+        seen = self.seen
+        items = seen.get(user)
+        if items is not None:
+            seen.move_to_end(user)
+            return items
+        items = seen[user] = set()
+        while len(seen) > self.max_users:
+            self._evict_user(*seen.popitem(last=False))
+        return items
+
+    def _touch_item(self, item: str) -> dict[str, None]:
+        """``item``'s users, the item now the most recently touched (the least recently
+        touched one forgotten past ``max_items``)."""
+        holders = self.holders
+        users = holders.get(item)
+        if users is not None:
+            holders.move_to_end(item)
+            return users
+        users = holders[item] = {}
+        while len(holders) > self.max_items:
+            self._evict_item(*holders.popitem(last=False))
+        return users
+
+    def _evict_user(self, user: str, items: set[str]) -> None:
+        holders = self.holders
+        for item in items:
+            del holders[item][user]
+        self.last_category.pop(user, None)
+        self.popular.forget_user(user)
+        self.cooc.forget_user(user)
+        self.mf.forget_user(user)
+        self.rating.forget_user(user)
+
+    def _evict_item(self, item: str, users: dict[str, None]) -> None:
+        seen = self.seen
+        for user in users:
+            seen[user].discard(item)
+        self.category.pop(item, None)
+        self.out_of_stock.discard(item)
+        self.popular.forget_item(item, users)
+        self.cooc.forget_item(item, users)
+        self.mf.forget_item(item)
+        self.rating.forget_item(item)
+
     def _catalog(self, item: str, event: dict[str, Any]) -> None:
+        stock = None if event.get("stock") is None else int(event["stock"])
+        self._touch_item(item)
         if event.get("category_id") is not None:
             self.category[item] = str(event["category_id"])
-        stock = event.get("stock")
         if stock is not None:
-            (self.out_of_stock.add if int(stock) <= 0 else self.out_of_stock.discard)(item)
+            (self.out_of_stock.add if stock <= 0 else self.out_of_stock.discard)(item)
 
     def predict_rating(self, user: str, item: str) -> float:
         """Predicted rating 1-5 (BiasedMF)."""
@@ -175,9 +243,11 @@ class Recommender:
             explained = self.cooc.explain(user, None, n, skip)
             lists["cooc"] = [(item, score) for item, score, _ in explained]
             anchors = {item: anchor for item, _, anchor in explained}
-        if "walk" in sources:
+        if "walk" in sources and user in self.seen:  # the graph may hold evicted ids
             walked = random_walk(self.graph, user, n + len(skip), beta=self.walk_beta)
-            lists["walk"] = [(item, score) for item, score in walked if item not in skip][:n]
+            held = self.holders
+            kept = [(i, score) for i, score in walked if i in held and i not in skip]
+            lists["walk"] = kept[:n]
         if "mf" in sources:
             lists["mf"] = self.mf.rank(user, n, skip)
         if "popular" in sources:

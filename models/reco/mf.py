@@ -115,6 +115,14 @@ class BiasedMF:
         scores = self.items.factors[:n] @ self.users.factors[u] + self.items.bias[:n]
         return top_items(self.items.ids, scores, k, exclude)
 
+    def forget_user(self, user: str) -> None:
+        """Drop ``user``'s row (bounds: :class:`~models.reco.hybrid.Recommender` evicts)."""
+        self.users.remove(user)
+
+    def forget_item(self, item: str) -> None:
+        """Drop ``item``'s row."""
+        self.items.remove(item)
+
     def to_state(self) -> dict[str, Any]:
         return {
             "params": self._params(),
@@ -224,6 +232,14 @@ class BPRMF:
         n = len(self.items)
         scores = self.items.factors[:n] @ self.users.factors[u] + self.items.bias[:n]
         return top_items(self.items.ids, scores, k, exclude)
+
+    def forget_user(self, user: str) -> None:
+        """Drop ``user``'s row (bounds: :class:`~models.reco.hybrid.Recommender` evicts)."""
+        self.users.remove(user)
+
+    def forget_item(self, item: str) -> None:
+        """Drop ``item``'s row."""
+        self.items.remove(item)
 
     def to_state(self) -> dict[str, Any]:
         names = ("n_factors", "lr", "l2", "init_std", "seed")

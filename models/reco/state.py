@@ -5,7 +5,9 @@ floats, which JSON carries exactly), :func:`from_state` rebuilds a recommender t
 goes on exactly as the original would. A graph the recommender owns is saved apart,
 by :func:`graph.persist.snapshot`, and passed back to :func:`from_state`; a shared
 graph belongs to the worker's graph replica. :func:`digest` hashes the state (and an
-owned graph's :func:`graph.persist.digest`), so two replicas can be compared.
+owned graph's :func:`graph.persist.digest`), so two replicas can be compared. Users
+and items are listed in their eviction order (least recently active first), which is
+part of the state; the item -> users index is rebuilt from the seen sets.
 
 >>> from models.reco.hybrid import Recommender
 >>> rec = Recommender()
@@ -31,7 +33,9 @@ from models.reco.cooc import ItemCooccurrence
 from models.reco.hybrid import Recommender
 from models.reco.mf import BPRMF, BiasedMF
 
-STATE_VERSION = 1
+#: 2: bounds (``max_users``, ``max_items``, the recency orders; factor tables count
+#: created rows instead of a capacity).
+STATE_VERSION = 2
 
 
 def to_state(rec: Recommender) -> dict[str, Any]:
@@ -46,13 +50,16 @@ def to_state(rec: Recommender) -> dict[str, Any]:
             "seed": rec.seed,
             "dedup_ids": rec.dedup_ids,
             "walk_beta": rec.walk_beta,
+            "max_users": rec.max_users,
+            "max_items": rec.max_items,
         },
         "owns_graph": rec.owns_graph,
         "popular": rec.popular.to_state(),
         "cooc": rec.cooc.to_state(),
         "mf": rec.mf.to_state(),
         "rating": rec.rating.to_state(),
-        "seen": {user: sorted(items) for user, items in rec.seen.items()},
+        "seen": [[user, sorted(items)] for user, items in rec.seen.items()],
+        "items": list(rec.holders),
         "last_category": dict(rec.last_category),
         "category": dict(rec.category),
         "out_of_stock": sorted(rec.out_of_stock),
@@ -72,7 +79,7 @@ def from_state(state: dict[str, Any], graph: KnowledgeGraph | None = None) -> Re
         rec.cooc = ItemCooccurrence.from_state(state["cooc"])
         rec.mf = BPRMF.from_state(state["mf"])
         rec.rating = BiasedMF.from_state(state["rating"])
-        rec.seen = {str(u): set(items) for u, items in state["seen"].items()}
+        _restore_orders(rec, state["seen"], state["items"])
         rec.last_category = dict(state["last_category"])
         rec.category = dict(state["category"])
         rec.out_of_stock = set(state["out_of_stock"])
@@ -81,6 +88,17 @@ def from_state(state: dict[str, Any], graph: KnowledgeGraph | None = None) -> Re
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidStateError(f"malformed recommender state: {exc!r}") from exc
     return rec
+
+
+def _restore_orders(rec: Recommender, seen: list[Any], items: list[Any]) -> None:
+    """``seen`` and ``holders`` (its transpose) in their saved recency orders."""
+    rec.holders.update((str(item), {}) for item in items)
+    for user, user_items in seen:
+        rec.seen[str(user)] = set(user_items)
+        for item in user_items:
+            rec.holders[item][str(user)] = None
+    if len(rec.seen) != len(seen) or len(rec.holders) != len(items):
+        raise ValueError("users or items listed twice")
 
 
 def digest(rec: Recommender) -> str:

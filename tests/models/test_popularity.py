@@ -276,3 +276,32 @@ def test_large_category_rankings_equal_a_full_sort() -> None:
                 members = [i for i, c in model._category.items() if c == cat]
                 want = sorted(members, key=lambda i: (-model.score(i), i))[:10]
                 assert [i for i, _ in model.rank(None, 10, cat)] == want, (step, cat)
+
+
+def test_forgotten_items_and_users_leave_rankings_heads_and_purchases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What an owner with its own bounds removes (``forget_item``, ``forget_user``) is gone
+    from every ranking, cached heads included, as if it had never been learned."""
+    monkeypatch.setattr(popularity_module, "HEAD_SIZE", 4)
+    model, fresh = DecayedPopularity(), DecayedPopularity()
+    for n in range(60):
+        user, item = f"u{n % 4}", f"i{n % 13}"
+        model.learn_one(user, item, float(n % 5), T0 + n, f"c{n % 2}", purchased=n % 7 == 0)
+        if item not in ("i3", "i4"):  # the items forgotten below, never learned here
+            fresh.learn_one(user, item, float(n % 5), T0 + n, f"c{n % 2}", n % 7 == 0)
+    for cat in (None, "c0", "c1"):  # build the cached heads before forgetting
+        model.rank(None, k=4, category_id=cat)
+    head = model.rank(None, k=1)[0][0]
+    assert head not in ("i3", "i4")
+    for item in ("i3", "i4", head):
+        model.forget_item(item, buyers=[f"u{n}" for n in range(4)])
+        fresh.forget_item(item, buyers=[f"u{n}" for n in range(4)])
+    model.forget_user("u0")
+    fresh.forget_user("u0")
+    ours, theirs = model.to_state(), fresh.to_state()
+    bought = [{u: items for u, items in s.pop("bought") if items} for s in (ours, theirs)]
+    assert ours == theirs and bought[0] == bought[1]  # the buyers' order aside
+    for cat in (None, "c0", "c1"):
+        assert model.rank("u1", k=4, category_id=cat) == fresh.rank("u1", k=50, category_id=cat)[:4]
+    assert model.purchases("u0") == frozenset() and "i3" not in model.purchases("u1")
