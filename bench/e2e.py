@@ -648,18 +648,34 @@ def faust_floor(ctx: Context, phase: str, topics: list[str], total: int) -> dict
 
 def reviews_phase(ctx: Context, sources: Sources) -> dict[str, Any]:
     """Reviews only: the worker against the bare sentiment engine on the same texts."""
-    from bench.replay import engine_seconds
-
     pairs = MixedStream(sources, Mix.parse("reviews=1"), ctx.args.seed).take(ctx.args.review_events)
     texts = [str(getattr(e, "text")) for _, e in pairs]  # noqa: B009
-    batch = ctx.settings("reviews").batch_size
-    engine_per_s = len(texts) / engine_seconds(texts, batch)
+    settings = ctx.settings("reviews")
+    batch = settings.batch_size
+    engine_per_s = len(texts) / engine_seconds(settings, texts, batch)
     out = backlog(ctx, "reviews", list(payloads(pairs)), baselines=False)
     return out | {
         "batch_size": batch,
         "engine_per_s": engine_per_s,
         "worker_over_engine": out["per_s"] / engine_per_s,
     }
+
+
+def engine_seconds(settings: Settings, texts: list[str], batch: int) -> float:
+    """Seconds the workers' sentiment model alone (their ``PULSE_SENTIMENT_MODEL``, providers
+    and threads; a router picks per text as in a worker) takes on ``texts``, ``batch`` at a
+    time."""
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import Metrics
+    from streams.sentiment import LiveModel
+
+    model = LiveModel.start(settings, Metrics(CollectorRegistry()))
+    model(texts[:batch])  # a first call pays for lazy set-up; not the worker's steady cost
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        model(texts[i : i + batch])
+    return time.perf_counter() - started
 
 
 def latency_phase(ctx: Context, sources: Sources, mix: Mix, rate: float) -> dict[str, Any]:
