@@ -11,21 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-SITE=${PULSE_GPU_SITE:-/tmp/pulse-gpu-site}
-WHEELS=${PULSE_WHEELS:-.whl}
-
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi"
-has_cuda() {
-  "$PY" -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider' not in o.get_available_providers())"
-}
-if ! has_cuda 2>/dev/null; then
-  from=()
-  if [ -d "$WHEELS" ]; then from=(--no-index --find-links "$WHEELS"); fi
-  echo "installing onnxruntime-gpu into $SITE ${from[*]}"
-  "$PY" -m pip install -q --no-deps --upgrade --target "$SITE" "${from[@]}" "onnxruntime-gpu>=1.20,<2"
-  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
-fi
-has_cuda || { echo "onnxruntime here offers no CUDAExecutionProvider"; exit 3; }
+source bench/gpu_env.sh
 model=models/artifacts/sentiment-accurate-en
 for ((i = 1; i <= $#; i++)); do if [ "${!i}" = --model ]; then j=$((i + 1)); model=${!j}; fi; done
 if [ ! -f "$model/model.fp16.onnx" ]; then

@@ -81,10 +81,10 @@ def answers_and_digest() -> str:
     return f"{digest(rec)} {orjson.dumps(served).decode()}"
 
 
-def test_replicas_in_other_processes_agree_whatever_their_hash_seed() -> None:
-    code = "from tests.models.test_reco import answers_and_digest; print(answers_and_digest())"
+def printed_under_hash_seeds(code: str, seeds: tuple[str, ...] = ("1", "2")) -> set[str]:
+    """What ``python -c code`` prints in a fresh process per ``PYTHONHASHSEED``."""
     outputs = set()
-    for seed in ("1", "2"):
+    for seed in seeds:
         out = subprocess.run(
             [sys.executable, "-c", code],
             env={**os.environ, "PYTHONHASHSEED": seed},
@@ -94,7 +94,12 @@ def test_replicas_in_other_processes_agree_whatever_their_hash_seed() -> None:
             cwd=Path(__file__).parents[2],
         )
         outputs.add(out.stdout.strip())
-    assert outputs == {answers_and_digest()}
+    return outputs
+
+
+def test_replicas_in_other_processes_agree_whatever_their_hash_seed() -> None:
+    code = "from tests.models.test_reco import answers_and_digest; print(answers_and_digest())"
+    assert printed_under_hash_seeds(code) == {answers_and_digest()}
 
 
 def test_another_order_or_seed_changes_the_digest() -> None:

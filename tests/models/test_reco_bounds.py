@@ -3,10 +3,7 @@ deterministically, and the capped state survives snapshots."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ import pytest
 from models.exceptions import InvalidParameterError, InvalidStateError
 from models.reco import ItemCooccurrence, Recommender, digest, from_state, persist, to_state
 from models.reco.table import FactorTable
+from tests.models.test_reco import printed_under_hash_seeds
 
 T0 = 1_700_000_000.0
 CAPS: dict[str, Any] = {"max_users": 40, "max_items": 60}
@@ -183,18 +181,7 @@ def answers_and_digest() -> str:
 
 def test_capped_replicas_agree_whatever_their_hash_seed() -> None:
     code = "from tests.models.test_reco_bounds import answers_and_digest as f; print(f())"
-    outputs = set()
-    for seed in ("1", "2"):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parents[2],
-        )
-        outputs.add(out.stdout.strip())
-    assert outputs == {answers_and_digest()}
+    assert printed_under_hash_seeds(code) == {answers_and_digest()}
 
 
 def test_same_capped_stream_same_digest_other_caps_another() -> None:
