@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import free_port
+from tests.e2e import interruptible
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,7 @@ def test_up_streams_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=interruptible,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 60

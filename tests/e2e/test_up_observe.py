@@ -19,6 +19,7 @@ import pytest
 
 from streams.broker import free_port
 from streams.prometheus import prometheus_binary
+from tests.e2e import interruptible
 from tests.e2e.test_up import alive
 
 pytestmark = [
@@ -52,6 +53,7 @@ def test_up_observe_scrapes_every_worker_and_stops_with_ctrl_c(tmp_path: Path) -
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=interruptible,
     )
     assert proc.stdout is not None
     lines: list[str] = []
