@@ -32,7 +32,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import faust  # noqa: E402
 import orjson  # noqa: E402
 
-from streams.app import PulseApp  # noqa: E402
+from streams.app import new_app  # noqa: E402
 from streams.settings import Settings, load_settings  # noqa: E402
 from streams.worker import use_uvloop  # noqa: E402
 
@@ -77,28 +77,10 @@ class Clock:
 
 def make_app(settings: Settings, bootstrap: str, topics: list[str], clock: Clock) -> faust.App:
     """The floor app: Pulse's broker settings, one agent, one table."""
-    app = PulseApp(
-        settings.app_id,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
-        broker_session_timeout=settings.session_timeout,
-        broker_heartbeat_interval=max(0.2, settings.session_timeout / 6),
-        broker_rebalance_timeout=settings.session_timeout * 2,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=False,
-        datadir=str(settings.data_dir / settings.app_id),
-        autodiscover=False,
-        producer_acks=-1,
-        producer_linger=0.005,
-        producer_max_batch_size=512 * 1024,
-        table_standby_replicas=0,
-        worker_redirect_stdouts=False,
+    # the embedded broker's transport, whatever PULSE_KAFKA_FLAVOR says: e2e runs on it
+    app = new_app(
+        settings.model_copy(update={"kafka_flavor": "tansu"}), bootstrap, web_enabled=False
     )
-    app.use_tansu_transport = True
-    app.fetch_max_wait = settings.fetch_max_wait
     source = app.topic(
         *topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
 
 from streams.decisions import LiveRules
+from streams.emitted import EmittedDecisions
 from streams.metrics import Metrics
 from streams.security import faust_credentials, kafka_options
 from streams.sentiment import LiveModel
@@ -57,15 +59,18 @@ class Pulse:
     rules: LiveRules
     started: float
     #: Decisions published, read back (:mod:`streams.emitted`).
-    emitted: Any = None
+    emitted: EmittedDecisions | None = None
     ready_at: float | None = None
+    #: A dedup or cooldown key's time: the decisions table's, else a published decision's.
+    read_decision: Callable[[str], float | None] = field(init=False)
 
-    def read_decision(self, key: str) -> float | None:
-        """A dedup or cooldown key's time: the decisions table's, else a published decision's."""
-        stored = stored_ts(get(self.tables.decisions, key))
-        if stored is None and self.emitted is not None:
-            return self.emitted.get(key)  # type: ignore[no-any-return]
-        return stored
+    def __post_init__(self) -> None:
+        table = self.tables.decisions
+
+        def from_table(key: str) -> float | None:
+            return stored_ts(get(table, key))
+
+        self.read_decision = from_table if self.emitted is None else self.emitted.read(from_table)
 
     @property
     def ready(self) -> bool:
@@ -73,21 +78,9 @@ class Pulse:
         return self.ready_at is not None and not self.app.rebalancing
 
 
-def create_app(
-    settings: Settings,
-    bootstrap: str,
-    *,
-    registry: CollectorRegistry | None = None,
-    started: float | None = None,
-) -> Pulse:
-    """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
-    from streams import admin, agents, lag, views
-    from streams.emitted import EmittedDecisions
-    from streams.replica import FeedbackReplica
-
-    metrics = Metrics(registry)
-    sentiment = LiveModel.start(settings, metrics)  # a bad model fails here, before Kafka
-    rules = LiveRules.start(settings, metrics)  # and so do bad rules
+def new_app(settings: Settings, bootstrap: str, **web: Any) -> PulseApp:
+    """A Faust app configured as Pulse's workers are (broker, store, group timeouts,
+    producer, transport); ``web``: Faust's web settings (``web_enabled=False``: none)."""
     app = PulseApp(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
@@ -100,10 +93,6 @@ def create_app(
         broker_heartbeat_interval=max(0.2, settings.session_timeout / 6),
         broker_rebalance_timeout=settings.session_timeout * 2,
         consumer_auto_offset_reset="earliest",
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_bind=settings.web_host,
-        web_in_thread=False,
         datadir=str(settings.data_dir / settings.app_id),
         autodiscover=False,
         producer_acks=-1,
@@ -111,10 +100,37 @@ def create_app(
         producer_max_batch_size=512 * 1024,
         table_standby_replicas=0,
         worker_redirect_stdouts=False,
+        **web,
     )
     app.use_tansu_transport = settings.kafka_flavor == "tansu"
     app.fetch_max_wait = settings.fetch_max_wait
     app.kafka_options = kafka_options(settings)
+    return app
+
+
+def create_app(
+    settings: Settings,
+    bootstrap: str,
+    *,
+    registry: CollectorRegistry | None = None,
+    started: float | None = None,
+) -> Pulse:
+    """Build the Faust app and register Pulse's topics, tables, agent, replica and views."""
+    from streams import admin, agents, lag, views
+    from streams.replica import FeedbackReplica
+
+    metrics = Metrics(registry)
+    sentiment = LiveModel.start(settings, metrics)  # a bad model fails here, before Kafka
+    rules = LiveRules.start(settings, metrics)  # and so do bad rules
+    app = new_app(
+        settings,
+        bootstrap,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+    )
+    emitted = EmittedDecisions(settings, bootstrap)
     pulse = Pulse(
         settings=settings,
         app=app,
@@ -125,9 +141,9 @@ def create_app(
         sentiment=sentiment,
         rules=rules,
         started=started or time.time(),
+        emitted=emitted,
     )
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
-    pulse.emitted = EmittedDecisions(settings, bootstrap)
     if pulse.replica.graph is not None:
         pulse.replica.graph.check_folder()  # an unusable snapshot folder fails here
     if pulse.replica.reco is not None:
@@ -136,7 +152,7 @@ def create_app(
     views.register(pulse)
     admin.register(pulse)
     pulse.app.task(pulse.replica.run)
-    pulse.app.task(pulse.emitted.run)
+    pulse.app.task(emitted.run)
     pulse.app.task(pulse.rules.watch)
     lag.register(pulse)
 

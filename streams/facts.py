@@ -156,7 +156,7 @@ class LazyFacts(dict[str, Any]):
     a fact in ``lazy`` is computed on its first read and kept. The user's top
     recommendations cost a ranking (tens to hundreds of microseconds) that only a
     matching win-back rule reads, so no event pays for it otherwise. Iterating (or
-    serialising) sees only what was computed: call :meth:`resolved` to show them all.
+    serialising) sees only what was computed so far.
 
     >>> f = LazyFacts({"a": 1}, lazy={"b": lambda: [2]})
     >>> "b" in f, f.get("b"), f["b"] is f["b"], "b" in f, f.get("c", 0)
@@ -183,12 +183,6 @@ class LazyFacts(dict[str, Any]):
             return self[name]
         except KeyError:
             return default
-
-    def resolved(self) -> dict[str, Any]:
-        """Every fact, the lazy ones computed."""
-        for name in list(self._lazy):
-            self[name]  # noqa: B018 (computes and keeps it)
-        return dict(self)
 
 
 class UserFacts(Protocol):
