@@ -1,4 +1,4 @@
-"""Pulse's Faust consumer: faust-streaming's aiokafka consumer with two fixes.
+"""Pulse's Faust consumer: faust-streaming's aiokafka consumer with three fixes.
 
 1. **No message skipped after a rebalance.** Faust's fetch loop hands each fetched
    message to the streams, then records its offset as the partition's *read offset*;
@@ -11,12 +11,25 @@
    about one run in three). Here an offset is recorded only if the message was
    fetched in the consumer group's current generation; the streams drop the stale
    message itself (:func:`streams.agents.current`), and it is fetched again.
-2. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
+2. **Each message carries the generation it was fetched in.** Faust stamps a message
+   with the generation current when the main thread turns it into a message, not when
+   the consumer thread fetched it. A fetch that finished just before a rebalance and
+   reached the main thread just after it was stamped with the new generation, so its
+   messages (past the committed offset) were applied before the re-fetch from the
+   committed offset; an earlier event of a product whose later event was applied that
+   way then looked redelivered, and was skipped: lost (issue 8, three workers and two
+   kills: three scattered events of one partition lost in one CI run in about ten).
+   Here the consumer thread reads the generation as it collects the records, before its
+   coordinator can move on (aiokafka installs a new assignment first and only then tells
+   Faust the new generation, so records collected under the old assignment always carry
+   the old generation); the streams drop them as stale and the seek that ends the
+   rebalance fetches them again.
+3. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
    answers a waiting fetch as soon as data arrives, but the embedded broker answers
    it only when the wait expires, which put up to 1.5 s between an event and its
    processing on an idle worker. ``PULSE_FETCH_MAX_WAIT`` sets it (default 0.05 s).
 
-Both apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
+All three apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
 on this consumer). They override private parts of faust-streaming 0.15, pinned in
 ``pyproject.toml``; ``tests/streams/test_consumer.py`` fails if those parts change.
 """
@@ -38,8 +51,33 @@ log = logging.getLogger(__name__)
 YIELD_EVERY = 100
 
 
+class Fetched(dict[Any, Any]):
+    """One fetch's records by partition, with the group generation they were collected in."""
+
+    __slots__ = ("generation",)
+
+    def __init__(self, records: Any, generation: int):
+        super().__init__(records)
+        self.generation = generation
+
+
 class PulseConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """The thread that owns the aiokafka consumer, with Pulse's fetch wait."""
+    """The thread that owns the aiokafka consumer, with Pulse's fetch wait, stamping each
+    fetch with its generation (fix 2 above)."""
+
+    async def _fetch_records(
+        self,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Fetched:
+        records = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        # no await between the collection and this read: the coordinator (same thread)
+        # cannot have installed another assignment in between
+        return Fetched(records, self.app.consumer_generation_id)
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
@@ -55,8 +93,23 @@ class PulseConsumer(faust_aiokafka.Consumer):
     #: Fetched messages dropped because their partition's read offset was past them.
     skipped = 0
 
+    #: The generation the records being turned into messages were fetched in.
+    _fetched_generation: int | None = None
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return PulseConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        records = await super()._getmany(active_partitions, timeout)
+        # read by _to_message for every record of this fetch (one fetch at a time)
+        self._fetched_generation = getattr(records, "generation", None)
+        return records
+
+    def _to_message(self, tp: Any, record: Any) -> Any:
+        message = super()._to_message(tp, record)
+        if self._fetched_generation is not None:
+            message.generation_id = self._fetched_generation
+        return message
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover - thread loop
         """Fetch and hand on messages until stopped (Faust's loop, with fix 1 above)."""

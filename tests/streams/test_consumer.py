@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import aiokafka
+from aiokafka.consumer import group_coordinator
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -41,3 +43,61 @@ def test_both_transports_use_pulse_consumer() -> None:
     assert type(app._new_transport()) is PulseTransport  # noqa: SLF001
     app.use_tansu_transport = True
     assert type(app._new_transport()) is TansuTransport  # noqa: SLF001
+
+
+def test_faust_stamps_messages_when_it_converts_them_and_aiokafka_assigns_before_telling() -> None:
+    # the generation a message carries is read in the main thread, after the fetch
+    assert "generation_id=self.app.consumer_generation_id" in inspect.getsource(
+        faust_aiokafka.Consumer._to_message
+    )
+    # the thread's collection returns straight from aiokafka: nothing awaited after it
+    source = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._fetch_records)
+    assert "return await fetcher.fetched_records(" in source
+    # aiokafka installs the new assignment, then the listener sets Faust's generation
+    join = inspect.getsource(group_coordinator.GroupCoordinator._on_join_complete)
+    assert join.index("assign_from_subscribed") < join.index("on_partitions_assigned")
+    assert "app.consumer_generation_id = generation" in inspect.getsource(
+        faust_aiokafka.ConsumerRebalanceListener.on_partitions_assigned
+    )
+
+
+class _App:
+    consumer_generation_id = 3
+
+
+class _Record:
+    topic, partition, offset, timestamp, timestamp_type = "clicks", 2, 1950, 1_000, 0
+    headers, key, value, checksum = [], b"k", b"v", None
+    serialized_key_size = serialized_value_size = 1
+
+
+def test_a_fetch_that_crosses_a_rebalance_keeps_the_generation_it_was_collected_in(
+    monkeypatch,
+) -> None:
+    """Records collected in generation 3 reach the main thread after the group moved to 4:
+    their messages say 3, so the streams drop them as stale (they are fetched again)."""
+    app = _App()
+
+    async def collect(self, consumer, active, timeout=None, max_records=None):  # noqa: ANN001
+        return {"tp": [_Record()]}
+
+    monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", collect)
+    thread = object.__new__(PulseConsumerThread)
+    thread.app = app
+    fetched = asyncio.run(thread._fetch_records(None, None))  # noqa: SLF001
+    app.consumer_generation_id = 4  # the rebalance, before the main thread has the records
+
+    class _Thread:
+        async def getmany(self, active, timeout):  # noqa: ANN001
+            return fetched
+
+    consumer = object.__new__(PulseConsumer)
+    consumer.app = app
+    consumer._thread = _Thread()  # noqa: SLF001
+    records = asyncio.run(consumer._getmany(None, 1.0))  # noqa: SLF001
+    messages = [consumer._to_message("tp", r) for r in records["tp"]]  # noqa: SLF001
+    assert [(m.offset, m.generation_id) for m in messages] == [(1950, 3)]
+    # a fetch collected after the rebalance says 4
+    fetched = asyncio.run(thread._fetch_records(None, None))  # noqa: SLF001
+    records = asyncio.run(consumer._getmany(None, 1.0))  # noqa: SLF001
+    assert consumer._to_message("tp", records["tp"][0]).generation_id == 4  # noqa: SLF001
