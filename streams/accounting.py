@@ -32,6 +32,7 @@ import asyncio
 import hashlib
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
@@ -325,8 +326,13 @@ class Observer:
 
 
 def _get(url: str, path: str) -> Any:
-    with urllib.request.urlopen(url + path, timeout=10) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(url + path, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503 and path == "/health":  # a worker still starting: its answer holds
+            return json.loads(exc.read())
+        raise
 
 
 def _all_products(url: str) -> dict[str, dict[str, float]]:

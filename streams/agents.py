@@ -25,7 +25,7 @@ import faust
 
 from streams import facts
 from streams.codec import Rejection
-from streams.processor import BatchProcessor, BatchResult, FactsBuilder, Record
+from streams.processor import TRACE, BatchProcessor, BatchResult, FactsBuilder, Record
 from streams.tables import Message, changelog_deletes, changelog_rows, get, send_all
 from streams.ticks import Ticker
 
@@ -85,6 +85,8 @@ def register(pulse: Pulse) -> None:
             if not processor.newest_ts:  # after a restart: where the restored ids stand
                 processor.newest_ts = newest_stamp(tables.seen)
             records = [_record(pulse, e) for e in events]
+            if TRACE:
+                log.info("trace batch gen %s: %s", generation, _spans(records))
             async with lock:  # a tick never decides between our evaluation and our writes
                 result = processor.process(records)
                 await _emit(pulse, result)
@@ -96,6 +98,13 @@ def register(pulse: Pulse) -> None:
             _count(pulse, result, records, started)
 
     pulse.app.task(Ticker(pulse, lock).run)
+
+
+def _spans(records: Sequence[Record]) -> str:
+    spans: dict[str, list[int]] = {}
+    for r in records:
+        spans.setdefault(f"{r.topic}[{r.partition}]", []).append(r.offset)
+    return ", ".join(f"{tp}@{min(o)}-{max(o)}/{len(o)}" for tp, o in sorted(spans.items()))
 
 
 def current(pulse: Pulse, events: Sequence[faust.EventT]) -> list[faust.EventT]:

@@ -1,4 +1,4 @@
-"""Pulse's Faust consumer: faust-streaming's aiokafka consumer with three fixes.
+"""Pulse's Faust consumer: faust-streaming's aiokafka consumer with four fixes.
 
 1. **No message skipped after a rebalance.** Faust's fetch loop hands each fetched
    message to the streams, then records its offset as the partition's *read offset*;
@@ -24,12 +24,22 @@
    Faust the new generation, so records collected under the old assignment always carry
    the old generation); the streams drop them as stale and the seek that ends the
    rebalance fetches them again.
-3. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
+3. **No ack for a message dropped at a rebalance.** When a rebalance stops the flow, Faust's
+   streams drop the messages still queued (and any fetched in an earlier generation) and
+   *ack* them, "so that the lag does not grow"; the commit made when partitions are revoked
+   then covers them, and nobody applies them: lost (issue 8, the same test: a run of 8
+   events of one partition queued behind the batch in hand at the rebalance, committed past
+   and never seen again, found with ``PULSE_TRACE_DELIVERY=1``). Here an ack is refused for
+   a message of an earlier generation or while the flow is stopped; the message stays
+   uncommitted and is fetched again from the committed offset. An event the agent applied
+   just before a rebalance may then be applied again by the next owner, which the product
+   offsets recognise as a redelivery.
+4. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
    answers a waiting fetch as soon as data arrives, but the embedded broker answers
    it only when the wait expires, which put up to 1.5 s between an event and its
    processing on an idle worker. ``PULSE_FETCH_MAX_WAIT`` sets it (default 0.05 s).
 
-All three apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
+All four apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
 on this consumer). They override private parts of faust-streaming 0.15, pinned in
 ``pyproject.toml``; ``tests/streams/test_consumer.py`` fails if those parts change.
 """
@@ -38,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any, cast
 
 import aiokafka
@@ -46,6 +57,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import ServiceT
 
 log = logging.getLogger(__name__)
+TRACE = os.environ.get("PULSE_TRACE_DELIVERY") == "1"
 
 #: Messages handed on between two turns given to the event loop.
 YIELD_EVERY = 100
@@ -99,6 +111,27 @@ class PulseConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return PulseConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    #: Acks refused (fix 3 above).
+    refused_acks = 0
+
+    def ack(self, message: Any) -> bool:
+        """Faust's ack, refused for a message fetched before the last rebalance or while the
+        flow is stopped (a rebalance is under way): those were dropped, not applied."""
+        app = self.app
+        if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
+            self.refused_acks += 1
+            if TRACE:
+                log.info("trace ack refused %s@%d", message.tp, message.offset)
+            return False
+        return bool(super().ack(message))
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        if TRACE:
+            log.info(
+                "trace seek %s to %s (gen %s)", partition, offset, self.app.consumer_generation_id
+            )
+        await super().seek(partition, offset)
+
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
         records = await super()._getmany(active_partitions, timeout)
         # read by _to_message for every record of this fetch (one fetch at a time)
@@ -132,15 +165,39 @@ class PulseConsumer(faust_aiokafka.Consumer):
                     offset, last = message.offset, read[tp]
                     if last is not None and offset < last:
                         self.skipped += 1
-                        log.debug("%s@%d skipped: read up to %d", tp, offset, last)
+                        (log.info if TRACE else log.debug)(
+                            "trace %s@%d skipped: read up to %d", tp, offset, last
+                        )
                         continue
                     if last and offset - last > 1 and acks_enabled_for(message.topic):
+                        if TRACE:
+                            log.info(
+                                "trace %s gap %d-%d (gen %s)",
+                                tp,
+                                last + 1,
+                                offset,
+                                message.generation_id,
+                            )
                         await self._add_gap(tp, last + 1, offset)  # offsets with no message
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
                     await self.wait_first(self.callback(message), self.suspend_flow.wait())
-                    if message.generation_id == app.consumer_generation_id:
+                    if TRACE:
+                        log.info(
+                            "trace delivered %s@%d gen %s/%s flow %s suspended %s",
+                            tp,
+                            offset,
+                            message.generation_id,
+                            app.consumer_generation_id,
+                            app.flow_control.is_active(),
+                            self.suspend_flow.is_set(),
+                        )
+                    # read: handed on in this generation (not cut short by a rebalance)
+                    if (
+                        message.generation_id == app.consumer_generation_id
+                        and not self.suspend_flow.is_set()
+                    ):
                         read[tp] = offset
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:

@@ -28,6 +28,7 @@ writes the keys after, so a crash in between can repeat a decision (same
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -43,6 +44,8 @@ from streams.scoring import Scorer, Sentiment, score_texts
 from streams.state import ProductState
 
 log = logging.getLogger(__name__)
+#: ``PULSE_TRACE_DELIVERY=1``: log every record's outcome with its offset (delivery debugging).
+TRACE = os.environ.get("PULSE_TRACE_DELIVERY") == "1"
 
 #: A stored product value: ``{"s": ProductState.to_dict(), "o": {"clicks:3": 1234}, "p": 3}``
 #: (state, last applied offset per source partition, the product's partition).
@@ -270,11 +273,23 @@ class BatchProcessor:
         if offsets.get(where, -1) >= record.offset:
             result.seen[event.event_id] = (record.partition, seen_at)
             result.outcomes[record.topic, "redelivered"] += 1
+            if TRACE:
+                log.info(
+                    "trace redelivered %s@%d %s (at %d)",
+                    where,
+                    record.offset,
+                    event.event_id,
+                    offsets[where],
+                )
             return
         offsets[where] = record.offset
         if event.event_id in result.seen or self.is_seen(event.event_id):
             result.outcomes[record.topic, "duplicate"] += 1
+            if TRACE:
+                log.info("trace duplicate %s@%d %s", where, record.offset, event.event_id)
             return
+        if TRACE:
+            log.info("trace applied %s@%d %s", where, record.offset, event.event_id)
         state.apply(event)
         scored = sentiment if isinstance(sentiment, Sentiment) else None
         if scored is not None and isinstance(event, ReviewEvent):

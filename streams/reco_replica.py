@@ -36,6 +36,7 @@ from models.exceptions import InvalidInputError
 from models.popularity import DecayedPopularity
 from models.reco import Recommender
 from models.reco.events import to_interaction
+from models.reco.hybrid import DEFAULT_WEIGHTS
 from models.reco.persist import capture, load, write
 from models.reco.state import digest, to_state
 from streams.exceptions import ConfigurationError
@@ -57,6 +58,7 @@ FACT_USERS = 10_000
 def new_recommender(settings: Settings, graph: KnowledgeGraph | None) -> Recommender:
     """An empty recommender with the worker's parameters, reading ``graph`` (None: no walks)."""
     rec = Recommender(
+        weights={**DEFAULT_WEIGHTS, "walk": 0.0} if graph is None else None,
         half_life=settings.reco_half_life,
         seed=settings.reco_seed,
         max_users=settings.reco_max_users,
@@ -64,8 +66,6 @@ def new_recommender(settings: Settings, graph: KnowledgeGraph | None) -> Recomme
         graph=graph if graph is not None else KnowledgeGraph(aspects=None, dedup_ids=0),
         dedup_ids=0,  # the feedback replica drops repeated event ids (a larger window)
     )
-    if graph is None:
-        rec.weights["walk"] = 0.0
     return rec
 
 

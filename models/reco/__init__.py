@@ -5,7 +5,7 @@
 []
 """
 
-from models.reco.blend import blend, tune_weights
+from models.reco.blend import LearnedWeights, blend, tune_weights
 from models.reco.cooc import ItemCooccurrence
 from models.reco.hybrid import SOURCES, Recommender
 from models.reco.mf import BPRMF, BiasedMF
@@ -17,6 +17,7 @@ __all__ = [
     "BPRMF",
     "BiasedMF",
     "ItemCooccurrence",
+    "LearnedWeights",
     "Recommender",
     "blend",
     "digest",

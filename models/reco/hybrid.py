@@ -15,6 +15,12 @@ Sources (each a river-style model with ``learn_one`` and ``rank``):
 callable), excluded categories. Everything depends on the records and their order
 only, so replicas given the same log agree (:func:`models.reco.state.digest`).
 
+Blend weights: learned on the stream (``learn_weights``, the default): at sampled
+interactions of a known user with an item new to them, every source's list is scored
+against that item before it is learned (:class:`~models.reco.blend.LearnedWeights`), and
+the weights follow each source's recent NDCG@10, starting from ``weights``. With
+``learn_weights=False`` the weights stay as given.
+
 Bounds: past ``max_users`` users (``max_items`` items) the one least recently active
 (touched by a record), in log order, is forgotten by every model, references included,
 in O(what it held); the walk then proposes only items held, to users held.
@@ -42,14 +48,15 @@ from graph.knowledge import KnowledgeGraph
 from graph.walk import random_walk
 from models.exceptions import InvalidInputError, InvalidParameterError
 from models.popularity import DecayedPopularity
-from models.reco.blend import Candidates, blend
+from models.reco.blend import Candidates, LearnedWeights, blend
 from models.reco.cooc import ItemCooccurrence
 from models.reco.events import to_interaction
 from models.reco.mf import BPRMF, BiasedMF
 
 SOURCES = ("cooc", "walk", "mf", "popular", "popular_category")
-#: Blend weights: tuned (bench/reco.py, coordinate ascent on NDCG@10) on 2,000 targets of
-#: the first 30 % of MovieLens 100K; the final configuration used on held-out data.
+#: Blend weights before any are learned (and throughout with ``learn_weights=False``):
+#: tuned (bench/reco.py, coordinate ascent on NDCG@10) on 2,000 targets of the first 30 %
+#: of MovieLens 100K.
 DEFAULT_WEIGHTS = {"cooc": 4.0, "walk": 0.5, "mf": 0.0, "popular": 0.5, "popular_category": 1.0}
 #: Rating model: river's BiasedMF with per-row running-mean bias rates and a Huber loss
 #: (chosen on the first 25,000 MovieLens 100K ratings; see docs/reco.md).
@@ -76,12 +83,17 @@ class Recommender:
         walk_beta: float = 0.0,
         max_users: int = 200_000,
         max_items: int = 100_000,
+        learn_weights: bool = True,
     ):
         for name, cap in (("max_users", max_users), ("max_items", max_items)):
             if not (isinstance(cap, int) and cap >= 1):
                 raise InvalidParameterError(f"{name} must be an integer >= 1, got {cap!r}")
         self.max_users, self.max_items = max_users, max_items
-        self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        #: the weights given (the prior of learned ones); ``weights``: those used now
+        self.initial_weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        self.weights = dict(self.initial_weights)
+        self.learn_weights = learn_weights
+        self.learner = LearnedWeights(self.weights) if learn_weights else None
         self.half_life, self.n_candidates = half_life, n_candidates
         self.exclude_seen, self.seed, self.dedup_ids = exclude_seen, seed, dedup_ids
         self.walk_beta = walk_beta
@@ -118,6 +130,8 @@ class Recommender:
         x = None if catalog else to_interaction(record)
         if event_id in self._recent_set:
             return False
+        if x is not None and self.learner is not None:
+            self._sample(x.user, x.item)  # before any model, the graph included, learns it
         if self.owns_graph:
             try:
                 self.graph.apply(record)
@@ -130,6 +144,16 @@ class Recommender:
             self.learn_one(x.user, x.item, x.weight, x.ts, x.category, x.purchased, x.rating)
         return True
 
+    def _sample(self, user: str, item: str) -> None:
+        """Test then train: score every source's list for ``user`` against ``item`` when the
+        weight learner samples this interaction, and take the weights it learned."""
+        learner = self.learner
+        past = self.seen.get(user)
+        if learner is not None and past and item not in past and learner.due():
+            lists, _ = self._gather(user, self.excluded(user), learner.k, SOURCES)
+            learner.observe(lists, item)
+            self.weights = learner.weights()
+
     def learn_one(
         self,
         user: str,
@@ -140,7 +164,8 @@ class Recommender:
         purchased: bool = False,
         rating: float | None = None,
     ) -> None:
-        """Every model learns the interaction (the graph only through :meth:`learn`)."""
+        """Every model learns the interaction (the graph and the blend weights only through
+        :meth:`learn`)."""
         if not (math.isfinite(ts) and math.isfinite(weight) and weight >= 0.0):
             raise InvalidInputError(f"learn_one needs finite ts and weight >= 0, got {weight!r}")
         if rating is not None and not math.isfinite(rating):

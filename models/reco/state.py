@@ -29,13 +29,14 @@ from graph.knowledge import KnowledgeGraph
 from graph.persist import digest as graph_digest
 from models.exceptions import InvalidStateError
 from models.popularity import DecayedPopularity
+from models.reco.blend import LearnedWeights
 from models.reco.cooc import ItemCooccurrence
 from models.reco.hybrid import Recommender
 from models.reco.mf import BPRMF, BiasedMF
 
 #: 2: bounds (``max_users``, ``max_items``, the recency orders; factor tables count
-#: created rows instead of a capacity).
-STATE_VERSION = 2
+#: created rows instead of a capacity). 3: blend weights learned on the stream.
+STATE_VERSION = 3
 
 
 def to_state(rec: Recommender) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def to_state(rec: Recommender) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
         "params": {
-            "weights": dict(rec.weights),
+            "weights": dict(rec.initial_weights),
             "half_life": rec.half_life,
             "n_candidates": rec.n_candidates,
             "exclude_seen": rec.exclude_seen,
@@ -52,7 +53,10 @@ def to_state(rec: Recommender) -> dict[str, Any]:
             "walk_beta": rec.walk_beta,
             "max_users": rec.max_users,
             "max_items": rec.max_items,
+            "learn_weights": rec.learn_weights,
         },
+        "weights": dict(rec.weights),
+        "learner": None if rec.learner is None else rec.learner.to_state(),
         "owns_graph": rec.owns_graph,
         "popular": rec.popular.to_state(),
         "cooc": rec.cooc.to_state(),
@@ -75,6 +79,9 @@ def from_state(state: dict[str, Any], graph: KnowledgeGraph | None = None) -> Re
     try:
         rec = Recommender(**state["params"], graph=graph)
         rec.owns_graph = bool(state["owns_graph"])
+        rec.weights = {str(s): float(w) for s, w in state["weights"].items()}
+        if state["learner"] is not None:
+            rec.learner = LearnedWeights.from_state(state["learner"])
         rec.popular = DecayedPopularity.from_state(state["popular"])
         rec.cooc = ItemCooccurrence.from_state(state["cooc"])
         rec.mf = BPRMF.from_state(state["mf"])

@@ -101,3 +101,40 @@ def test_a_fetch_that_crosses_a_rebalance_keeps_the_generation_it_was_collected_
     fetched = asyncio.run(thread._fetch_records(None, None))  # noqa: SLF001
     records = asyncio.run(consumer._getmany(None, 1.0))  # noqa: SLF001
     assert consumer._to_message("tp", records["tp"][0]).generation_id == 4  # noqa: SLF001
+
+
+def test_faust_streams_ack_the_messages_they_drop_at_a_rebalance() -> None:
+    from faust import streams
+
+    source = inspect.getsource(streams.Stream._py_aiter)
+    assert "not self.app.flow_control.is_active()" in source
+    assert "message.generation_id != self.app.consumer_generation_id" in source
+    assert "do_ack or value is skipped_value" in source  # ... and acks them
+
+
+class _Flow:
+    def __init__(self, active: bool):
+        self.active = active
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+class _Message:
+    def __init__(self, generation: int):
+        self.generation_id, self.tp, self.offset = generation, "clicks-3", 1993
+
+
+def test_acks_are_refused_for_messages_dropped_at_a_rebalance(monkeypatch) -> None:
+    acked = []
+    monkeypatch.setattr(faust_consumer.Consumer, "ack", lambda self, m: acked.append(m) or True)
+    consumer = object.__new__(PulseConsumer)
+    consumer.app = _App()
+    consumer.app.consumer_generation_id = 6
+    consumer.app.flow_control = _Flow(active=False)  # a rebalance under way
+    assert not consumer.ack(_Message(6))
+    consumer.app.flow_control = _Flow(active=True)
+    assert not consumer.ack(_Message(5))  # fetched before the last rebalance
+    assert acked == [] and consumer.refused_acks == 2
+    current = _Message(6)
+    assert consumer.ack(current) and acked == [current]
