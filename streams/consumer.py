@@ -24,7 +24,7 @@
    Faust the new generation, so records collected under the old assignment always carry
    the old generation); the streams drop them as stale and the seek that ends the
    rebalance fetches them again.
-3. **No ack for a message dropped at a rebalance.** When a rebalance stops the flow, Faust's
+3. **No ack for a message dropped at a rebalance, no gap invented by a seek.** When a rebalance stops the flow, Faust's
    streams drop the messages still queued (and any fetched in an earlier generation) and
    *ack* them, "so that the lag does not grow"; the commit made when partitions are revoked
    then covers them, and nobody applies them: lost (issue 8, the same test: a run of 8
@@ -33,7 +33,11 @@
    a message of an earlier generation or while the flow is stopped; the message stays
    uncommitted and is fetched again from the committed offset. An event the agent applied
    just before a rebalance may then be applied again by the next owner, which the product
-   offsets recognise as a redelivery.
+   offsets recognise as a redelivery. Faust also counts offsets between the read offset and
+   the next message as a gap (no message there: acked for the commit); a seek moves the read
+   offset back while messages fetched before it are still being handed on, and the next one
+   then made a gap of messages handed on but not yet applied. Here a gap is counted only
+   after the message handed on before, in the same generation.
 4. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
    answers a waiting fetch as soon as data arrives, but the embedded broker answers
    it only when the wait expires, which put up to 1.5 s between an event and its
@@ -149,6 +153,7 @@ class PulseConsumer(faust_aiokafka.Consumer):
         service, fetching = cast(Any, self), cast(Any, fetcher)
         app, read = self.app, self._read_offset
         acks_enabled_for = app.topics.acks_enabled_for
+        handed: dict[Any, tuple[int, int]] = {}  # tp -> (generation, offset) last handed on
         since_yield = 0
         try:
             while not (service._stopped.is_set() or fetching._stopped.is_set()):
@@ -169,16 +174,19 @@ class PulseConsumer(faust_aiokafka.Consumer):
                             "trace %s@%d skipped: read up to %d", tp, offset, last
                         )
                         continue
-                    if last and offset - last > 1 and acks_enabled_for(message.topic):
+                    # offsets with no message (control records): after the message handed on
+                    # before, in this generation (not after the read offset, which a seek moves
+                    # back while messages fetched before it are still being handed on)
+                    before = handed.get(tp)
+                    if (
+                        before is not None
+                        and before[0] == message.generation_id
+                        and offset - before[1] > 1
+                        and acks_enabled_for(message.topic)
+                    ):
                         if TRACE:
-                            log.info(
-                                "trace %s gap %d-%d (gen %s)",
-                                tp,
-                                last + 1,
-                                offset,
-                                message.generation_id,
-                            )
-                        await self._add_gap(tp, last + 1, offset)  # offsets with no message
+                            log.info("trace %s gap %d-%d", tp, before[1] + 1, offset)
+                        await self._add_gap(tp, before[1] + 1, offset)
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
@@ -199,6 +207,7 @@ class PulseConsumer(faust_aiokafka.Consumer):
                         and not self.suspend_flow.is_set()
                     ):
                         read[tp] = offset
+                        handed[tp] = (message.generation_id, offset)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
