@@ -71,6 +71,7 @@ def register(pulse: Pulse) -> None:
         # noack_take: events are acked here, after their batch is written, and never when
         # they were fetched before a rebalance (see ``current``)
         generation: int | None = None
+        mark_applied = getattr(pulse.app.consumer, "mark_applied", None)
         batches = stream.noack_take(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
         async for taken in batches:
             started = time.perf_counter()
@@ -91,6 +92,8 @@ def register(pulse: Pulse) -> None:
                 result = processor.process(records)
                 await _emit(pulse, result)
                 await _store(pulse, result)
+            if mark_applied is not None:  # their acks count for the commit (streams.consumer)
+                mark_applied(e.message for e in events)
             for event in events:
                 await stream.ack(event)
             for pruner in pruners:

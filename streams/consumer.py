@@ -29,11 +29,12 @@
    *ack* them, "so that the lag does not grow"; the commit made when partitions are revoked
    then covers them, and nobody applies them: lost (issue 8, the same test: a run of 8
    events of one partition queued behind the batch in hand at the rebalance, committed past
-   and never seen again, found with ``PULSE_TRACE_DELIVERY=1``). Here an ack is refused for
-   a message of an earlier generation or while the flow is stopped; the message stays
-   uncommitted and is fetched again from the committed offset. An event the agent applied
-   just before a rebalance may then be applied again by the next owner, which the product
-   offsets recognise as a redelivery. Faust also counts offsets between the read offset and
+   and never seen again, found with ``PULSE_TRACE_DELIVERY=1``). Here such an ack lets the
+   message go (the rebalance waits for every message in hand to be acked) but keeps it out
+   of the commit: a message of an earlier generation, or one acked while the flow is
+   stopped that the agent did not apply (:meth:`PulseConsumer.mark_applied`). It is fetched
+   again from the committed offset. A batch applied across a rebalance may be applied
+   again by the next owner, which the product offsets recognise as a redelivery. Faust also counts offsets between the read offset and
    the next message as a gap (no message there: acked for the commit); a seek moves the read
    offset back while messages fetched before it are still being handed on, and the next one
    then made a gap of messages handed on but not yet applied. Here a gap is counted only
@@ -53,12 +54,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
+from collections.abc import Iterable
 from typing import Any, cast
 
 import aiokafka
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types.tuples import ack_lock
 from mode import ServiceT
+from mode.utils.futures import notify
 
 log = logging.getLogger(__name__)
 TRACE = os.environ.get("PULSE_TRACE_DELIVERY") == "1"
@@ -115,17 +120,34 @@ class PulseConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return PulseConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    #: Acks refused (fix 3 above).
+    #: Acks kept out of the commit (fix 3 above).
     refused_acks = 0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Messages the agent applied (their ack counts even while the flow is stopped).
+        self._applied: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def mark_applied(self, messages: Iterable[Any]) -> None:
+        """Say these messages were applied: acked next, they count for the commit even if
+        a rebalance has stopped the flow meanwhile (Faust commits them when partitions
+        are revoked)."""
+        self._applied.update(messages)
+
     def ack(self, message: Any) -> bool:
-        """Faust's ack, refused for a message fetched before the last rebalance or while the
-        flow is stopped (a rebalance is under way): those were dropped, not applied."""
+        """Faust's ack, except that a message fetched before the last rebalance, or dropped
+        while the flow is stopped without having been applied, is let go (the rebalance
+        does not wait for it) but kept out of the commit: it is fetched again."""
         app = self.app
-        if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
+        stale = message.generation_id != app.consumer_generation_id
+        if stale or (not app.flow_control.is_active() and message not in self._applied):
             self.refused_acks += 1
             if TRACE:
                 log.info("trace ack refused %s@%d", message.tp, message.offset)
+            with ack_lock:
+                message.acked = True
+                self._unacked_messages.discard(message)
+            notify(self._waiting_for_ack)
             return False
         return bool(super().ack(message))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 
 import aiokafka
 from aiokafka.consumer import group_coordinator
@@ -110,6 +111,10 @@ def test_faust_streams_ack_the_messages_they_drop_at_a_rebalance() -> None:
     assert "not self.app.flow_control.is_active()" in source
     assert "message.generation_id != self.app.consumer_generation_id" in source
     assert "do_ack or value is skipped_value" in source  # ... and acks them
+    # a rebalance waits until no message is unacked (what PulseConsumer.ack lets go)
+    wait = inspect.getsource(faust_consumer.Consumer.wait_empty)
+    assert "self._unacked_messages" in wait and "_wait_for_ack" in wait
+    assert "notify(self._waiting_for_ack)" in inspect.getsource(faust_consumer.Consumer.ack)
 
 
 class _Flow:
@@ -122,19 +127,28 @@ class _Flow:
 
 class _Message:
     def __init__(self, generation: int):
-        self.generation_id, self.tp, self.offset = generation, "clicks-3", 1993
+        self.generation_id, self.tp, self.offset, self.acked = generation, "clicks-3", 1993, False
 
 
-def test_acks_are_refused_for_messages_dropped_at_a_rebalance(monkeypatch) -> None:
-    acked = []
-    monkeypatch.setattr(faust_consumer.Consumer, "ack", lambda self, m: acked.append(m) or True)
+def test_a_message_dropped_at_a_rebalance_is_let_go_but_not_committed(monkeypatch) -> None:
+    counted = []
+    monkeypatch.setattr(faust_consumer.Consumer, "ack", lambda self, m: counted.append(m) or True)
     consumer = object.__new__(PulseConsumer)
     consumer.app = _App()
     consumer.app.consumer_generation_id = 6
+    consumer._applied = weakref.WeakSet()  # noqa: SLF001
+    queued, stale, applied = _Message(6), _Message(5), _Message(6)
+    consumer._unacked_messages = weakref.WeakSet([queued, stale, applied])  # noqa: SLF001
+    consumer._waiting_for_ack = None  # noqa: SLF001
     consumer.app.flow_control = _Flow(active=False)  # a rebalance under way
-    assert not consumer.ack(_Message(6))
+    consumer.mark_applied([applied])
+    assert not consumer.ack(queued)  # dropped by the stream: not applied
+    assert consumer.ack(applied)  # applied before the flow stopped: committed on revoke
     consumer.app.flow_control = _Flow(active=True)
-    assert not consumer.ack(_Message(5))  # fetched before the last rebalance
-    assert acked == [] and consumer.refused_acks == 2
+    assert not consumer.ack(stale)  # fetched before the last rebalance
+    assert counted == [applied] and consumer.refused_acks == 2
+    # the rebalance does not wait for the two let go (Faust's wait_empty)
+    assert queued.acked and stale.acked
+    assert set(consumer._unacked_messages) == {applied}  # noqa: SLF001
     current = _Message(6)
-    assert consumer.ack(current) and acked == [current]
+    assert consumer.ack(current) and counted == [applied, current]
