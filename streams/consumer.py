@@ -146,6 +146,8 @@ class PulseConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         #: Messages the agent applied (their ack counts even while the flow is stopped).
         self._applied: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Partition -> seeks back done (:meth:`seek_back`).
+        self._seeks_done: dict[Any, int] = {}
 
     def mark_applied(self, messages: Iterable[Any]) -> None:
         """Say these messages were applied: acked next, they count for the commit even if
@@ -200,6 +202,8 @@ class PulseConsumer(faust_aiokafka.Consumer):
         messages fetched after it carry one more in ``pulse_seeks``."""
         await cast(PulseConsumerThread, self._thread).seek_back(tp, offset)
         self._read_offset[tp] = offset
+        # the fetch loop hands on nothing fetched before it (it would move the read offset on)
+        self._seeks_done[tp] = self._seeks_done.get(tp, 0) + 1
 
     def let_go(self, messages: Iterable[Any]) -> None:
         """Release messages that will be fetched again: the rebalance does not wait for
@@ -216,6 +220,7 @@ class PulseConsumer(faust_aiokafka.Consumer):
         app, read = self.app, self._read_offset
         acks_enabled_for = app.topics.acks_enabled_for
         handed: dict[Any, tuple[int, int]] = {}  # tp -> (generation, offset) last handed on
+        seeks_done = self._seeks_done
         since_yield = 0
         try:
             while not (service._stopped.is_set() or fetching._stopped.is_set()):
@@ -229,6 +234,8 @@ class PulseConsumer(faust_aiokafka.Consumer):
                     if since_yield > YIELD_EVERY:
                         await asyncio.sleep(0)
                         since_yield = 0
+                    if getattr(message, "pulse_seeks", 0) < seeks_done.get(tp, 0):
+                        continue  # fetched before a seek back: it comes again, in order
                     offset, last = message.offset, read[tp]
                     if last is not None and offset < last:
                         self.skipped += 1
