@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 from prometheus_client import CollectorRegistry
 
 from streams.decisions import LiveRules
@@ -36,6 +38,12 @@ class PulseApp(faust.App):
     fetch_max_wait: float | None = None
     #: aiokafka connection options (TLS, SASL) for the clients Pulse builds itself.
     kafka_options: dict[str, Any] = {}  # noqa: RUF012 - replaced per app, never mutated
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        from streams.consumer import PulseFlowControl
+
+        return PulseFlowControl(loop=self.loop)
 
     def _new_transport(self) -> Any:
         from streams.consumer import PulseTransport

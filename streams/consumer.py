@@ -1,4 +1,4 @@
-"""Pulse's Faust consumer: faust-streaming's aiokafka consumer with four fixes.
+"""Pulse's Faust consumer: faust-streaming's aiokafka consumer and flow control with five fixes.
 
 1. **No message skipped after a rebalance.** Faust's fetch loop hands each fetched
    message to the streams, then records its offset as the partition's *read offset*;
@@ -39,12 +39,20 @@
    offset back while messages fetched before it are still being handed on, and the next one
    then made a gap of messages handed on but not yet applied. Here a gap is counted only
    after the message handed on before, in the same generation.
-4. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
+4. **Queued messages kept when the flow resumes.** Faust's flow control clears every
+   stream queue each time it is resumed. Table recovery resumes it when it starts reading
+   the changelogs, resumes the input partitions and seeks them, then resumes the flow
+   again when it completes: the second resume wiped the input messages fetched and queued
+   in between, never applied and never acked, while the fetch loop had already read past
+   them (issue 8: the loss that remained, traced as messages handed on right before
+   "Worker ready" that the stream never saw). :class:`PulseFlowControl` clears the queues
+   only when the flow was stopped.
+5. **Prompt fetches.** Faust fixes ``fetch_max_wait_ms`` at 1,500 ms. Apache Kafka
    answers a waiting fetch as soon as data arrives, but the embedded broker answers
    it only when the wait expires, which put up to 1.5 s between an event and its
    processing on an idle worker. ``PULSE_FETCH_MAX_WAIT`` sets it (default 0.05 s).
 
-All four apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
+All five apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
 on this consumer). They override private parts of faust-streaming 0.15, pinned in
 ``pyproject.toml``; ``tests/streams/test_consumer.py`` fails if those parts change.
 """
@@ -64,12 +72,23 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import ack_lock
 from mode import ServiceT
 from mode.utils.futures import notify
+from mode.utils.queues import FlowControlEvent
 
 log = logging.getLogger(__name__)
 TRACE = os.environ.get("PULSE_TRACE_DELIVERY") == "1"
 
 #: Messages handed on between two turns given to the event loop.
 YIELD_EVERY = 100
+
+
+class PulseFlowControl(FlowControlEvent):
+    """Faust's flow control, whose resume clears the stream queues only when the flow was
+    stopped (fix 4 above)."""
+
+    def resume(self) -> None:
+        if self.is_active():  # already flowing: what is queued is current
+            return
+        super().resume()
 
 
 class Fetched(dict[Any, Any]):

@@ -12,7 +12,7 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.app import PulseApp
-from streams.consumer import PulseConsumer, PulseConsumerThread, PulseTransport
+from streams.consumer import PulseConsumer, PulseConsumerThread, PulseFlowControl, PulseTransport
 from streams.tansu import TansuTransport
 
 
@@ -152,3 +152,29 @@ def test_a_message_dropped_at_a_rebalance_is_let_go_but_not_committed(monkeypatc
     assert set(consumer._unacked_messages) == {applied}  # noqa: SLF001
     current = _Message(6)
     assert consumer.ack(current) and counted == [applied, current]
+
+
+def test_faust_clears_stream_queues_on_every_resume_and_recovery_resumes_twice() -> None:
+    from faust.tables import recovery
+    from mode.utils.queues import FlowControlEvent
+
+    assert "self.clear()" in inspect.getsource(FlowControlEvent.resume)
+    source = inspect.getsource(recovery.Recovery)
+    assert source.count("flow_control.resume()") >= 2  # on starting, and on completing
+    assert type(PulseApp("t", broker="kafka://localhost:1").flow_control) is PulseFlowControl
+
+
+def test_queued_messages_survive_a_resume_of_a_flow_already_running() -> None:
+    from mode.utils.queues import FlowControlQueue
+
+    async def go() -> tuple[int, int]:
+        flow = PulseFlowControl(initially_suspended=True)
+        queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+        queue.put_nowait(1)  # stale: queued before the flow was stopped
+        flow.resume()  # stopped -> flowing: cleared, as Faust does
+        after_stop = queue.qsize()
+        queue.put_nowait(2)  # fetched while flowing (recovery resumed the flow early)
+        flow.resume()  # flowing already: kept
+        return after_stop, queue.qsize()
+
+    assert asyncio.run(go()) == (0, 1)
