@@ -7,12 +7,13 @@ and skips none: if messages 1571-1635 never arrive and 1636 does, a product's ev
 is applied, and when 1600 comes back later (a rebalance fetches again from the committed
 offset) it looks redelivered and is lost.
 
-Faust can drop queued messages between its fetch loop and the agent around a rebalance
+Faust dropped queued messages between its fetch loop and the agent around a rebalance
 (issue 8: traced with ``PULSE_TRACE_DELIVERY=1``, 65 messages of two partitions handed to
-the stream right after a recovery's seek and never seen by it, while the next ones were).
-:class:`Sequencer` makes that harmless wherever it happens: past a hole it drops the
-partition's events and asks for a seek back to the first missing offset, until the
-messages fetched again arrive in order.
+the stream right before "Worker ready" and never seen by it: its flow control wiped the
+stream queues on a second resume, fixed in :mod:`streams.consumer`). :class:`Sequencer`
+makes any such drop harmless, wherever it happens: past a hole it drops the partition's
+events and asks for a seek back to the first missing offset, until the messages fetched
+again arrive in order.
 
 A hole can be real: offsets without a message (transaction markers, compaction). Each
 message carries how many seeks back of its partition had taken effect when it was fetched
