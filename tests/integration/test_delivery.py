@@ -93,15 +93,6 @@ def owned(*workers: WorkerProcess) -> int:
     return sum(len(w.get("/health")["assigned_partitions"]) for w in workers if w.proc)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8: about one run in five (more under load) loses one or two events: the "
-    "worker's trace (PULSE_TRACE_DELIVERY=1) shows them handed to the stream right after a "
-    "rebalance's seek and never reaching the agent's batch, while later ones of the same "
-    "partition do, so a later event of the same product is applied first and the earlier "
-    "one then looks redelivered; the loss between Faust's stream and its take buffer is not "
-    "found yet",
-)
 def test_three_workers_two_kills_lose_and_double_nothing(
     spawn_worker, broker, prefix: str, shared_data: Path
 ) -> None:
