@@ -107,6 +107,11 @@ class PulseConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """The thread that owns the aiokafka consumer, with Pulse's fetch wait, stamping each
     fetch with its generation (fix 2 above)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Partition -> seeks back done, in this thread (:meth:`seek_back`).
+        self.seek_counts: dict[Any, int] = {}
+
     async def _fetch_records(
         self,
         consumer: aiokafka.AIOKafkaConsumer,
@@ -120,14 +125,6 @@ class PulseConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # no await between the collection and this read: the coordinator (same thread)
         # cannot have installed another assignment in between, nor a seek_back landed
         return Fetched(records, self.app.consumer_generation_id, dict(self.seek_counts))
-
-    @property
-    def seek_counts(self) -> dict[Any, int]:
-        """Partition -> seeks back done, in this thread."""
-        counts = self.__dict__.get("_seek_counts")
-        if counts is None:
-            counts = self.__dict__["_seek_counts"] = {}
-        return counts
 
     async def seek_back(self, tp: Any, offset: int) -> None:
         """Seek ``tp`` to ``offset`` in the consumer's own thread, counting it, so that each
@@ -184,10 +181,7 @@ class PulseConsumer(faust_aiokafka.Consumer):
             self.refused_acks += 1
             if TRACE:
                 log.info("trace ack refused %s@%d", message.tp, message.offset)
-            with ack_lock:
-                message.acked = True
-                self._unacked_messages.discard(message)
-            notify(self._waiting_for_ack)
+            self.let_go([message])
             return False
         return bool(super().ack(message))
 

@@ -160,13 +160,8 @@ class LearnedWeights:
         """Score each source's list (best first) against the item the user chose next."""
         decay = self._decay
         for source in self.quality:
-            ranked = lists.get(source, ())
-            gain = 0.0
-            for r, (item, _) in enumerate(ranked[: self.k]):
-                if item == target:
-                    gain = 1.0 / math.log2(r + 2)
-                    break
-            self.quality[source] = self.quality[source] * decay + gain
+            top = [item for item, _ in lists.get(source, ())[: self.k]]
+            self.quality[source] = self.quality[source] * decay + hit_and_ndcg(top, target)[1]
         self.mass = self.mass * decay + 1.0
         self.samples += 1
 

@@ -85,6 +85,7 @@ def test_a_fetch_that_crosses_a_rebalance_keeps_the_generation_it_was_collected_
     monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", collect)
     thread = object.__new__(PulseConsumerThread)
     thread.app = app
+    thread.seek_counts = {}
     fetched = asyncio.run(thread._fetch_records(None, None))  # noqa: SLF001
     app.consumer_generation_id = 4  # the rebalance, before the main thread has the records
 
