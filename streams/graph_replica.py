@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from graph.schema import EDGE_TYPES, NODE_KINDS
 from streams.exceptions import ConfigurationError
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.snapshots import write_snapshot
+from streams.snapshots import Written, can_fork, finish_snapshot, fork_snapshot, write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class GraphReplica:
         self.settings = settings
         self.metrics = metrics
         self.interval = settings.graph_snapshot_interval
+        #: Snapshot in a forked child (:mod:`streams.snapshots`), or copy here.
+        self.fork = settings.snapshot_fork and can_fork()
         #: The snapshot file: one per feedback topic, so a prefix never loads another's.
         self.path = settings.graph_folder() / f"{topic}.snap"
         #: Records below this offset are already in the graph (restored from a snapshot).
@@ -166,19 +169,39 @@ class GraphReplica:
         self._exported[name] = total
 
     def snapshot(self, offset: int) -> bool:
-        """Capture now and write in a thread; False when there is nothing new to save or a
-        write is still running. Must run on the event loop, between two records."""
+        """Fork a child that copies and writes the graph (or copy now and write in a thread);
+        False when there is nothing new to save or a write is still running. Must run on
+        the event loop, between two records."""
         self._due = self.clock() + self.interval
         busy = self._writing is not None and not self._writing.done()
         if busy or offset < self.skip_below or offset == self.snapshot_offset:
             return False
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        captured = capture(self.graph, offset)
+        if self.fork:
+            graph = self.graph
+            wait = fork_snapshot(lambda: capture(graph, offset), write, self.path)
+            self._writing = loop.run_in_executor(None, self._finish, wait, offset)
+        else:
+            captured = capture(self.graph, offset)
+            self._writing = loop.run_in_executor(None, self._write, captured, offset)
         took = time.perf_counter() - started
         self.metrics.graph_snapshot_seconds.labels(phase="capture").set(took)
-        loop = asyncio.get_running_loop()
-        self._writing = loop.run_in_executor(None, self._write, captured, offset)
         return True
+
+    def _finish(self, wait: Callable[[], Written], offset: int) -> None:
+        """Wait for a forked snapshot (a worker thread; touches no graph)."""
+        m = self.metrics
+        if finish_snapshot(
+            "graph",
+            wait,
+            self.path,
+            offset,
+            m.graph_snapshot_seconds,
+            m.graph_snapshots,
+            m.graph_snapshot_bytes,
+        ):
+            self.snapshot_offset, self.snapshot_at = offset, time.time()
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (a worker thread; touches no graph)."""

@@ -279,7 +279,8 @@ class Metrics:
         )
         self.graph_snapshot_seconds = Gauge(
             "pulse_graph_snapshot_duration_seconds",
-            "Time of the last graph snapshot, by phase (capture: in the event loop; write: in a thread).",
+            "Time of the last graph snapshot, by phase (capture: the worker's pause for it, a fork "
+            "or a copy; write: the copy and write in a child, or the write in a thread).",
             ["phase"],
             registry=r,
         )
@@ -346,8 +347,8 @@ class Metrics:
         )
         self.reco_snapshot_seconds = Gauge(
             "pulse_reco_snapshot_duration_seconds",
-            "Time of the last recommender snapshot, by phase (capture: in the event loop; "
-            "write: in a thread).",
+            "Time of the last recommender snapshot, by phase (capture: the worker's pause for "
+            "it, a fork or a copy; write: the copy and write in a child, or the write in a thread).",
             ["phase"],
             registry=r,
         )

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from streams.exceptions import ConfigurationError
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.snapshots import write_snapshot
+from streams.snapshots import Written, can_fork, finish_snapshot, fork_snapshot, write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ class RecoReplica:
         self.graph_replica, self.popularity = graph, popularity
         self.rec = new_recommender(settings, self._graph())
         self.interval = settings.reco_snapshot_interval
+        #: Snapshot in a forked child (:mod:`streams.snapshots`), or copy in a thread.
+        self.fork = settings.snapshot_fork and can_fork()
         self.eval_every = settings.reco_eval_every
         self.facts_ttl = settings.reco_facts_ttl
         self.path = settings.reco_folder() / f"{topic}.snap"
@@ -241,18 +243,41 @@ class RecoReplica:
         m.reco_size.labels(kind="factor_rows").set(len(rec.mf.users.ids) + len(rec.mf.items.ids))
 
     def snapshot(self, offset: int) -> bool:
-        """Capture and write in a thread; False when there is nothing new to save or a
-        write is still running. Called between two batches: the replica learns nothing
-        until the capture is done (:meth:`capturing`), while views and rules, which only
-        read, go on (a full copy took 3.4 s on the loop at 117k users and 151k items)."""
+        """Fork a child that copies and writes the recommender (:mod:`streams.snapshots`);
+        False when there is nothing new to save or a write is still running. Called
+        between two batches. Without a fork, the copy is made in a thread and the replica
+        learns nothing until it is done (:meth:`capturing`), while views and rules, which
+        only read, go on (a full copy took 3.4 s at 117k users and 151k items)."""
         self._due = self.clock() + self.interval
         busy = self._writing is not None and not self._writing.done()
         if busy or offset < self.skip_below or offset == self.snapshot_offset:
             return False
         loop = asyncio.get_running_loop()
+        if self.fork:
+            started = time.perf_counter()
+            rec = self.rec
+            wait = fork_snapshot(lambda: capture(rec, offset), write, self.path)
+            took = time.perf_counter() - started
+            self.metrics.reco_snapshot_seconds.labels(phase="capture").set(took)
+            self._writing = loop.run_in_executor(None, self._finish, wait, offset)
+            return True
         self._captured = loop.create_future()
         self._writing = loop.run_in_executor(None, self._snapshot, offset, loop, self._captured)
         return True
+
+    def _finish(self, wait: Callable[[], Written], offset: int) -> None:
+        """Wait for a forked snapshot (a worker thread; touches no recommender)."""
+        m = self.metrics
+        if finish_snapshot(
+            "recommender",
+            wait,
+            self.path,
+            offset,
+            m.reco_snapshot_seconds,
+            m.reco_snapshots,
+            m.reco_snapshot_bytes,
+        ):
+            self.snapshot_offset, self.snapshot_at = offset, time.time()
 
     async def capturing(self) -> None:
         """Until a running capture is done (the replica awaits it before learning more)."""

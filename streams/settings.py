@@ -158,6 +158,10 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="How often the graph and its feedback-log offset are snapshotted, s; 0: never.",
     )
+    snapshot_fork: bool = Field(
+        True,
+        description="Take graph and recommender snapshots in a forked child (copy-on-write): the worker pauses only for the fork and its heap does not grow with the copy. false: copy in the worker, write in a thread. Ignored where the platform cannot fork.",
+    )
     graph_snapshot_dir: Path | None = Field(
         None,
         description="Folder of graph snapshots. Unset: <PULSE_DATA_DIR>/<PULSE_APP_ID>/graph.",
