@@ -81,9 +81,12 @@ async def publish(
     items: Iterable[Item] | AsyncIterator[Item],
     rate: float | None = None,
     on_sent: Callable[[str, int], None] | None = None,
+    client_id: str | None = None,
 ) -> int:
-    """Send ``(topic, event or raw bytes)`` items; returns how many were acknowledged."""
-    producer = await start_producer(bootstrap, settings)
+    """Send ``(topic, event or raw bytes)`` items; returns how many were acknowledged.
+    ``client_id``: the Kafka client id the producer gives (aiokafka's own by default)."""
+    extra = {} if client_id is None else {"client_id": client_id}
+    producer = await start_producer(bootstrap, settings, **extra)
     pacer, pending, sent = Pacer(rate), [], 0
     try:
         async for topic, value in _aiter(items):

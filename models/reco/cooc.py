@@ -106,11 +106,12 @@ class ItemCooccurrence:
         mine = pairs.get(item)
         if mine is None:
             mine = pairs[item] = {}
+        get = mine.get  # the hot loop: up to ``window`` partners an event
         for j, root_j, bought_j in recent:
             if j == item:
                 continue
             amount = root * root_j * scale
-            mine[j] = mine.get(j, 0.0) + amount
+            mine[j] = get(j, 0.0) + amount
             theirs = pairs[j]
             theirs[item] = theirs.get(item, 0.0) + amount
             if purchased and bought_j:  # before a prune, which keeps bought within the row
@@ -125,10 +126,14 @@ class ItemCooccurrence:
     def _prune(self, a: str) -> None:
         """Keep ``a``'s ``max_neighbours`` strongest partners (ties: by id)."""
         partners, cap = self.pairs[a], self.max_neighbours
-        cut = sorted(partners.values(), reverse=True)[cap - 1]
-        kept = {j: w for j, w in partners.items() if w > cut}
-        ties = sorted(j for j, w in partners.items() if w == cut)
-        kept.update((j, cut) for j in ties[: cap - len(kept)])
+        strongest = sorted(partners.values(), reverse=True)
+        cut = strongest[cap - 1]
+        if strongest[cap] < cut:  # no tie across the cut: the strongest are those >= cut
+            kept = {j: w for j, w in partners.items() if w >= cut}
+        else:
+            kept = {j: w for j, w in partners.items() if w > cut}
+            ties = sorted(j for j, w in partners.items() if w == cut)
+            kept.update((j, cut) for j in ties[: cap - len(kept)])
         self.pairs[a] = kept
         if a in self.bought:
             self.bought[a] &= kept.keys()
@@ -196,29 +201,48 @@ class ItemCooccurrence:
         """``(item, score, anchor)`` best first, ``anchor`` being the history item that
         contributed most; ``history`` defaults to the user's window."""
         items = self.history(user) if history is None else list(history)
+        scores, best = self._scores(items, anchored=True)
+        return [(j, s, best[j][1]) for j, s in self._top(scores, items, k, exclude)]
+
+    def rank(
+        self, user: str, k: int = 10, exclude: Collection[str] = ()
+    ) -> list[tuple[str, float]]:
+        """``(item, score)`` best first, never the user's window or ``exclude`` (the scores
+        of :meth:`explain`, without finding the anchors)."""
+        items = self.history(user)
+        return self._top(self._scores(items, anchored=False)[0], items, k, exclude)
+
+    def _scores(
+        self, items: Sequence[str], anchored: bool
+    ) -> tuple[dict[str, float], dict[str, tuple[float, str]]]:
+        """Every partner's score, and (``anchored``) its strongest contribution and source."""
         scores: dict[str, float] = {}
         best: dict[str, tuple[float, str]] = {}
-        mass = self.mass
+        mass, get = self.mass, scores.get
         weight = 1.0
         for h in reversed(items):
             partners = self.pairs.get(h)
             if partners and mass.get(h, 0.0) > 0.0:
                 norm_h = weight / math.sqrt(mass[h])
-                for j, c in partners.items():
-                    part = c * norm_h / math.sqrt(mass[j] or math.inf)
-                    scores[j] = scores.get(j, 0.0) + part
-                    if part > best.get(j, (0.0, ""))[0]:
-                        best[j] = (part, h)
+                if anchored:
+                    for j, c in partners.items():
+                        part = c * norm_h / math.sqrt(mass[j] or math.inf)
+                        scores[j] = get(j, 0.0) + part
+                        if part > best.get(j, (0.0, ""))[0]:
+                            best[j] = (part, h)
+                else:
+                    for j, c in partners.items():
+                        scores[j] = get(j, 0.0) + c * norm_h / math.sqrt(mass[j] or math.inf)
             weight *= self.recency
+        return scores, best
+
+    @staticmethod
+    def _top(
+        scores: dict[str, float], items: Sequence[str], k: int, exclude: Collection[str]
+    ) -> list[tuple[str, float]]:
         skip = set(exclude).union(items)
         top = heapq.nsmallest(k, ((-s, j) for j, s in scores.items() if j not in skip))
-        return [(j, -neg, best[j][1]) for neg, j in top]
-
-    def rank(
-        self, user: str, k: int = 10, exclude: Collection[str] = ()
-    ) -> list[tuple[str, float]]:
-        """``(item, score)`` best first, never the user's window or ``exclude``."""
-        return [(item, score) for item, score, _ in self.explain(user, None, k, exclude)]
+        return [(j, -neg) for neg, j in top]
 
     def bought_together(self, a: str, b: str) -> bool:
         return b in self.bought.get(a, ())

@@ -150,7 +150,7 @@ class Recommender:
         learner = self.learner
         past = self.seen.get(user)
         if learner is not None and past and item not in past and learner.due():
-            lists, _ = self._gather(user, self.excluded(user), learner.k, SOURCES)
+            lists, _ = self._gather(user, self.excluded(user), learner.k, SOURCES, False)
             learner.observe(lists, item)
             self.weights = learner.weights()
 
@@ -256,18 +256,26 @@ class Recommender:
 
     def candidates(self, user: str, skip: Collection[str], n: int | None = None) -> Candidates:
         """Every source's best ``n`` items for ``user``, none of ``skip``."""
-        return self._gather(user, skip, self.n_candidates if n is None else n, SOURCES)[0]
+        return self._gather(user, skip, self.n_candidates if n is None else n, SOURCES, False)[0]
 
     def _gather(
-        self, user: str, skip: Collection[str], n: int, sources: Collection[str]
+        self,
+        user: str,
+        skip: Collection[str],
+        n: int,
+        sources: Collection[str],
+        anchored: bool = True,
     ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, str]]:
-        """Candidate lists of ``sources``, and the history item behind each co-occurrence one."""
+        """Candidate lists of ``sources``, and (``anchored``) the history item behind each
+        co-occurrence one."""
         lists: dict[str, list[tuple[str, float]]] = {}
         anchors: dict[str, str] = {}
-        if "cooc" in sources:
+        if "cooc" in sources and anchored:
             explained = self.cooc.explain(user, None, n, skip)
             lists["cooc"] = [(item, score) for item, score, _ in explained]
             anchors = {item: anchor for item, _, anchor in explained}
+        elif "cooc" in sources:
+            lists["cooc"] = self.cooc.rank(user, n, skip)
         if "walk" in sources and user in self.seen:  # the graph may hold evicted ids
             walked = random_walk(self.graph, user, n + len(skip), beta=self.walk_beta)
             held = self.holders

@@ -1,7 +1,11 @@
-"""A broker outage under load: the broker is frozen (SIGSTOP: every connection hangs, as in a
-network cut) for 25 s while a producer keeps publishing and a worker is mid-stream; after it
-returns (SIGCONT) the worker resumes, and the accounting finds nothing lost or doubled.
-Prints the worker's resident memory over the run and the time to catch up."""
+"""Outages under load, while a producer keeps publishing and a worker is mid-stream:
+
+- the broker frozen (SIGSTOP: every connection hangs) for 25 s, then back (SIGCONT);
+- the network between the worker and the broker cut for 25 s (a proxy that stops relaying
+  the worker's connections, while the producer's go on), then restored.
+
+Each time the worker resumes, and the accounting finds nothing lost or doubled. Prints the
+worker's resident memory over the run and the time to catch up."""
 
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ from pathlib import Path
 import pytest
 
 from streams.accounting import Observer, Report, expect, wait_for_delivery
+from streams.broker import EmbeddedBroker, free_port
+from streams.procs import WorkerProcess
 from streams.producing import publish
 from streams.replay import read_dataset
 from streams.settings import Settings
+from tests.integration.netcut import CutProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 
@@ -82,3 +89,68 @@ def test_a_frozen_broker_pauses_pulse_and_loses_nothing(
     assert report.ok, report.summary()
     assert worker.proc.poll() is None
     assert peak < memory[0][1] + 200, "memory grew by more than 200 MB during the outage"
+
+
+def test_a_network_cut_between_worker_and_broker_pauses_pulse_and_loses_nothing(
+    prefix: str, tmp_path: Path, shared_data: Path
+) -> None:
+    ledger = list(read_dataset(shared_data / TAOBAO, limit=14_000))
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))
+    proxy_port = free_port()
+    with (
+        EmbeddedBroker(advertised_port=proxy_port, log_file=tmp_path / "broker.log") as broker,
+        CutProxy(proxy_port, broker.port) as proxy,
+    ):
+        bootstrap = f"127.0.0.1:{proxy_port}"  # every client, every connection: the proxy
+        worker = WorkerProcess(bootstrap, prefix, tmp_path / "w0", {}).start(ready_timeout=60)
+        try:
+            assert worker.proc is not None
+            published: list[int] = []
+            producer = threading.Thread(
+                target=lambda: published.append(
+                    asyncio.run(
+                        publish(settings, bootstrap, ledger, rate=300.0, client_id="loadgen")
+                    )
+                )
+            )
+            memory: list[tuple[float, float]] = []
+            started = time.monotonic()
+            producer.start()
+            time.sleep(8.0)
+            proxy.cut(spare={"loadgen"})
+            try:
+                cut_at = time.monotonic()
+                while time.monotonic() - cut_at < OUTAGE:
+                    memory.append((time.monotonic() - started, rss_mb(worker.proc.pid)))
+                    assert worker.proc.poll() is None, f"the worker died:\n{worker.log_tail()}"
+                    time.sleep(1.0)
+            finally:
+                proxy.restore()
+            restored = time.monotonic()
+            assert None not in proxy.held and "loadgen" not in proxy.held and proxy.held
+            producer.join(timeout=180)
+            assert not producer.is_alive(), "the producer never finished"
+            assert published == [len(ledger)]  # it published throughout the cut
+            producer_done = time.monotonic()
+
+            async def account() -> Report:
+                expected = expect(ledger, settings.max_payload_bytes)
+                async with Observer(settings, bootstrap, [worker.url]) as observer:
+                    return await wait_for_delivery(expected, observer, timeout=150.0)
+
+            report = asyncio.run(account())
+            caught_up = time.monotonic() - restored
+            memory.append((time.monotonic() - started, rss_mb(worker.proc.pid)))
+            peak = max(m for _, m in memory)
+            print(
+                f"\nnetwork cut {OUTAGE:.0f} s (held: {sorted(map(str, proxy.held))}); the "
+                f"producer finished {producer_done - restored:.1f} s after the restore, the "
+                f"outputs added up {caught_up:.1f} s after the restore; worker RSS "
+                f"{memory[0][1]:.0f} MB at the cut, peak {peak:.0f} MB, {memory[-1][1]:.0f} MB "
+                f"at the end\n{report.summary()}"
+            )
+            assert report.ok, report.summary()
+            assert worker.proc.poll() is None
+            assert peak < memory[0][1] + 200, "memory grew by more than 200 MB during the cut"
+        finally:
+            worker.stop()
