@@ -53,21 +53,6 @@ class Metrics:
             ["topic", "reason"],
             registry=r,
         )
-        self.gc_frozen = Gauge(
-            "pulse_gc_frozen_objects",
-            "Objects in Python's permanent generation (gc.freeze), after the last freeze.",
-            registry=r,
-        )
-        self.gc_sweep_seconds = Gauge(
-            "pulse_gc_sweep_seconds",
-            "Duration of the last sweep of the frozen heap (unfreeze, full collection, freeze).",
-            registry=r,
-        )
-        self.gc_swept = Counter(
-            "pulse_gc_swept_objects_total",
-            "Unreachable objects the sweeps of the frozen heap found and freed.",
-            registry=r,
-        )
         self.batch_duration = Histogram(
             "pulse_stream_batch_duration_seconds",
             "Time to process one batch of input events.",

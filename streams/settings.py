@@ -100,13 +100,6 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="Every this many seconds the worker takes the objects then alive out of Python's cyclic garbage collection (gc.freeze), s; 0: never.",
     )
-    gc_sweep_interval: float = Field(
-        300.0,
-        ge=0,
-        le=86_400,
-        allow_inf_nan=False,
-        description="Every this many seconds (rounded up to a freeze) the frozen heap is swept: unfrozen, fully collected, frozen again, which frees the reference cycles that were alive at a freeze and died since, s; 0: never (they are never freed).",
-    )
     fetch_max_wait: float = Field(
         0.05,
         gt=0,

@@ -12,7 +12,6 @@ import faust
 
 from streams.app import Pulse, create_app
 from streams.broker import bootstrap_servers
-from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -42,49 +41,27 @@ GC_THRESHOLDS = (10_000, 10, 10)
 
 def freeze_heap(pulse: Pulse) -> bool:
     """Every ``PULSE_GC_FREEZE_INTERVAL`` s, move the objects then alive out of the cyclic
-    collector's scans (``gc.freeze``); every ``PULSE_GC_SWEEP_INTERVAL`` s, sweep the frozen
-    heap first (:func:`sweep`). True if the task was registered.
+    collector's scans (``gc.freeze``); True if the task was registered.
 
     A worker's heap is millions of long-lived, cycle-free objects (product states, the
     graph, the recommender, user facts); each full collection walked all of them and
     found almost nothing (0-72 objects), stalling the event loop 0.1-0.4 s every 1-4 s at
     1,200 events/s: most of the event-to-decision p99. Reference counting still frees
-    frozen objects; a reference cycle that is alive at a freeze and dies later (asyncio's
-    futures and tasks, tracebacks) is freed only by a sweep. Without sweeps that leaked:
-    resident memory rose by ~9 MB a minute at 400 events/s in the soak (``bench/soak.py``).
+    frozen objects; only a reference cycle that was alive at a freeze and dies later is
+    never collected (few are made: asyncio's futures and tracebacks, mostly short-lived).
     """
     interval = pulse.settings.gc_freeze_interval
     if not interval:
         return False
     gc.set_threshold(*GC_THRESHOLDS)
-    every, metrics = pulse.settings.gc_sweep_interval, pulse.metrics
 
     async def freeze() -> None:
-        swept = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            if every and time.monotonic() - swept >= every:
-                sweep(metrics)
-                swept = time.monotonic()
             gc.freeze()
-            metrics.gc_frozen.set(gc.get_freeze_count())
 
     pulse.app.task(freeze)
     return True
-
-
-def sweep(metrics: Metrics) -> int:
-    """Unfreeze the heap and collect all of it (it is frozen again right after): the cycles
-    that died since they were frozen are freed. Stalls the event loop as one full
-    collection does; returns the unreachable objects found."""
-    started = time.perf_counter()
-    gc.unfreeze()
-    found = gc.collect()
-    took = time.perf_counter() - started
-    metrics.gc_sweep_seconds.set(took)
-    metrics.gc_swept.inc(found)
-    log.info("frozen heap swept: %d unreachable objects freed in %.3f s", found, took)
-    return found
 
 
 def prepare(settings: Settings, bootstrap: str) -> Pulse:

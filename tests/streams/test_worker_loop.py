@@ -6,9 +6,7 @@ import asyncio
 
 import pytest
 import uvloop
-from prometheus_client import CollectorRegistry
 
-from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import use_uvloop
 
@@ -41,10 +39,9 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
     app = SimpleNamespace(task=tasks.append)
     before = gc.get_threshold()
     try:
-        metrics = Metrics(CollectorRegistry())
-        off = SimpleNamespace(settings=Settings(gc_freeze_interval=0), app=app, metrics=metrics)
+        off = SimpleNamespace(settings=Settings(gc_freeze_interval=0), app=app)
         assert freeze_heap(off) is False and tasks == [] and gc.get_threshold() == before  # type: ignore[arg-type]
-        on = SimpleNamespace(settings=Settings(gc_freeze_interval=0.01), app=app, metrics=metrics)
+        on = SimpleNamespace(settings=Settings(gc_freeze_interval=0.01), app=app)
         assert freeze_heap(on) is True and gc.get_threshold() == GC_THRESHOLDS  # type: ignore[arg-type]
         (task,) = tasks
 
@@ -55,36 +52,8 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
             await asyncio.sleep(0.05)
             running.cancel()
             assert gc.get_freeze_count() >= frozen + len(garbage)
-            assert metrics.registry.get_sample_value("pulse_gc_frozen_objects") >= len(garbage)
 
         asyncio.run(one_turn())
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
-
-
-class Node:
-    def __init__(self) -> None:
-        self.me = self  # a reference cycle: only the cyclic collector frees it
-
-
-def test_a_sweep_frees_the_cycles_that_died_frozen() -> None:
-    import gc
-    import weakref
-
-    from streams.worker import sweep
-
-    metrics = Metrics(CollectorRegistry())
-    cycles = [Node() for _ in range(100)]
-    watch = [weakref.ref(c) for c in cycles]
-    gc.freeze()
-    try:
-        del cycles
-        gc.collect()  # frozen: out of the collector's reach
-        assert all(w() is not None for w in watch)
-        assert sweep(metrics) >= 100
-        assert all(w() is None for w in watch)
-        assert metrics.registry.get_sample_value("pulse_gc_swept_objects_total") >= 100
-        assert metrics.registry.get_sample_value("pulse_gc_sweep_seconds") > 0
-    finally:
-        gc.unfreeze()
