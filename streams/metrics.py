@@ -53,6 +53,11 @@ class Metrics:
             ["topic", "reason"],
             registry=r,
         )
+        self.gc_frozen = Gauge(
+            "pulse_gc_frozen_objects",
+            "Objects in Python's permanent generation (gc.freeze), after the last freeze.",
+            registry=r,
+        )
         self.batch_duration = Histogram(
             "pulse_stream_batch_duration_seconds",
             "Time to process one batch of input events.",

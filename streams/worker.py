@@ -54,11 +54,13 @@ def freeze_heap(pulse: Pulse) -> bool:
     if not interval:
         return False
     gc.set_threshold(*GC_THRESHOLDS)
+    frozen = pulse.metrics.gc_frozen
 
     async def freeze() -> None:
         while True:
             await asyncio.sleep(interval)
             gc.freeze()
+            frozen.set(gc.get_freeze_count())
 
     pulse.app.task(freeze)
     return True

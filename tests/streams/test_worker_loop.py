@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 import uvloop
+from prometheus_client import CollectorRegistry
 
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.worker import use_uvloop
 
@@ -39,9 +41,10 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
     app = SimpleNamespace(task=tasks.append)
     before = gc.get_threshold()
     try:
-        off = SimpleNamespace(settings=Settings(gc_freeze_interval=0), app=app)
+        metrics = Metrics(CollectorRegistry())
+        off = SimpleNamespace(settings=Settings(gc_freeze_interval=0), app=app, metrics=metrics)
         assert freeze_heap(off) is False and tasks == [] and gc.get_threshold() == before  # type: ignore[arg-type]
-        on = SimpleNamespace(settings=Settings(gc_freeze_interval=0.01), app=app)
+        on = SimpleNamespace(settings=Settings(gc_freeze_interval=0.01), app=app, metrics=metrics)
         assert freeze_heap(on) is True and gc.get_threshold() == GC_THRESHOLDS  # type: ignore[arg-type]
         (task,) = tasks
 
@@ -52,6 +55,7 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
             await asyncio.sleep(0.05)
             running.cancel()
             assert gc.get_freeze_count() >= frozen + len(garbage)
+            assert metrics.registry.get_sample_value("pulse_gc_frozen_objects") >= len(garbage)
 
         asyncio.run(one_turn())
     finally:
