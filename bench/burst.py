@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +65,14 @@ class MixedStream:
     exactly what was sent without holding it.
     """
 
-    def __init__(self, taobao: Path = TAOBAO, reviews: Path = REVIEWS):
+    def __init__(
+        self,
+        taobao: Path = TAOBAO,
+        reviews: Path = REVIEWS,
+        clock: Callable[[], float] = time.time,
+    ):
+        #: Event time of an item sent now (the wall clock, or a faster one: ``bench/soak.py``).
+        self.clock = clock
         pairs = list(read_dataset(taobao))
         self.kinds = [t for t, _ in pairs]
         self.taobao = [e for _, e in pairs]
@@ -87,11 +94,12 @@ class MixedStream:
         return topic, _pass(self.taobao[m % len(self.taobao)], m // len(self.taobao), ts)
 
     def live(self, seconds: float | None = None, count: int | None = None) -> Iterator[Item]:
-        """Next items, stamped now, for ``seconds`` of wall time or ``count`` items."""
+        """Next items, stamped with :attr:`clock`, for ``seconds`` of wall time or ``count``
+        items."""
         until = time.monotonic() + seconds if seconds is not None else float("inf")
         sent = 0
         while time.monotonic() < until and (count is None or sent < count):
-            now = time.time()
+            now = self.clock()
             self.stamps.append(now)
             sent += 1
             yield self.item(len(self.stamps) - 1, now)
