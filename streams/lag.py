@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 #: Longest wait for the fetch that reads end offsets and oldest timestamps, s.
 FETCH_TIMEOUT = 3.0
+#: Most bytes one probe fetch brings back, per partition and in all: the probe needs one
+#: message per partition. (Apache Kafka still returns a first batch larger than this; the
+#: embedded broker ignores the per-partition limit and, without the total one, returned a
+#: partition's whole backlog to every probe.)
+FETCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,8 @@ class OffsetProbe:
             enable_auto_commit=False,
             isolation_level="read_uncommitted",
             fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=FETCH_BYTES,
+            fetch_max_bytes=FETCH_BYTES,
             **options,
         )
 
