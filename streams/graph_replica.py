@@ -40,7 +40,14 @@ from graph.schema import EDGE_TYPES, NODE_KINDS
 from streams.exceptions import ConfigurationError
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.snapshots import Written, can_fork, finish_snapshot, fork_snapshot, write_snapshot
+from streams.snapshots import (
+    Meters,
+    Written,
+    can_fork,
+    finish_snapshot,
+    fork_snapshot,
+    write_snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,12 @@ class GraphReplica:
         self.interval = settings.graph_snapshot_interval
         #: Snapshot in a forked child (:mod:`streams.snapshots`), or copy here.
         self.fork = settings.snapshot_fork and can_fork()
+        self.meters = Meters(
+            "graph",
+            metrics.graph_snapshot_seconds,
+            metrics.graph_snapshots,
+            metrics.graph_snapshot_bytes,
+        )
         #: The snapshot file: one per feedback topic, so a prefix never loads another's.
         self.path = settings.graph_folder() / f"{topic}.snap"
         #: Records below this offset are already in the graph (restored from a snapshot).
@@ -191,31 +204,14 @@ class GraphReplica:
 
     def _finish(self, wait: Callable[[], Written], offset: int) -> None:
         """Wait for a forked snapshot (a worker thread; touches no graph)."""
-        m = self.metrics
-        if finish_snapshot(
-            "graph",
-            wait,
-            self.path,
-            offset,
-            m.graph_snapshot_seconds,
-            m.graph_snapshots,
-            m.graph_snapshot_bytes,
-        ):
-            self.snapshot_offset, self.snapshot_at = offset, time.time()
+        self._saved(finish_snapshot(self.meters, wait, self.path, offset), offset)
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (a worker thread; touches no graph)."""
-        m = self.metrics
-        if write_snapshot(
-            "graph",
-            write,
-            captured,
-            self.path,
-            offset,
-            m.graph_snapshot_seconds,
-            m.graph_snapshots,
-            m.graph_snapshot_bytes,
-        ):
+        self._saved(write_snapshot(self.meters, write, captured, self.path, offset), offset)
+
+    def _saved(self, written: bool, offset: int) -> None:
+        if written:
             self.snapshot_offset, self.snapshot_at = offset, time.time()
 
     # -- start --------------------------------------------------------------------------------

@@ -43,7 +43,14 @@ from streams.exceptions import ConfigurationError
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.snapshots import Written, can_fork, finish_snapshot, fork_snapshot, write_snapshot
+from streams.snapshots import (
+    Meters,
+    Written,
+    can_fork,
+    finish_snapshot,
+    fork_snapshot,
+    write_snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,12 @@ class RecoReplica:
         self.interval = settings.reco_snapshot_interval
         #: Snapshot in a forked child (:mod:`streams.snapshots`), or copy in a thread.
         self.fork = settings.snapshot_fork and can_fork()
+        self.meters = Meters(
+            "recommender",
+            metrics.reco_snapshot_seconds,
+            metrics.reco_snapshots,
+            metrics.reco_snapshot_bytes,
+        )
         self.eval_every = settings.reco_eval_every
         self.facts_ttl = settings.reco_facts_ttl
         self.path = settings.reco_folder() / f"{topic}.snap"
@@ -267,17 +280,7 @@ class RecoReplica:
 
     def _finish(self, wait: Callable[[], Written], offset: int) -> None:
         """Wait for a forked snapshot (a worker thread; touches no recommender)."""
-        m = self.metrics
-        if finish_snapshot(
-            "recommender",
-            wait,
-            self.path,
-            offset,
-            m.reco_snapshot_seconds,
-            m.reco_snapshots,
-            m.reco_snapshot_bytes,
-        ):
-            self.snapshot_offset, self.snapshot_at = offset, time.time()
+        self._saved(finish_snapshot(self.meters, wait, self.path, offset), offset)
 
     async def capturing(self) -> None:
         """Until a running capture is done (the replica awaits it before learning more)."""
@@ -303,17 +306,10 @@ class RecoReplica:
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (touches no recommender)."""
-        m = self.metrics
-        if write_snapshot(
-            "recommender",
-            write,
-            captured,
-            self.path,
-            offset,
-            m.reco_snapshot_seconds,
-            m.reco_snapshots,
-            m.reco_snapshot_bytes,
-        ):
+        self._saved(write_snapshot(self.meters, write, captured, self.path, offset), offset)
+
+    def _saved(self, written: bool, offset: int) -> None:
+        if written:
             self.snapshot_offset, self.snapshot_at = offset, time.time()
 
     # -- start --------------------------------------------------------------------------------

@@ -123,61 +123,59 @@ def _how(status: int) -> str:
     return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
-def finish_snapshot(
-    what: str,
-    wait: Callable[[], Written],
-    path: Path,
-    offset: int,
-    seconds: Any,
-    outcomes: Any,
-    size: Any,
-) -> bool:
-    """Wait for a forked snapshot (a thread), timing it into ``seconds{phase="write"}``
-    (the child's copy and write), counting it in ``outcomes{outcome}`` and its bytes in
-    ``size``; False when it failed (logged; the old file stays)."""
+@dataclass(frozen=True)
+class Meters:
+    """Where a replica's snapshots are counted: ``seconds{phase}``, ``outcomes{outcome}``
+    and the last file's ``size``; ``what`` names the replica in the log."""
+
+    what: str
+    seconds: Any
+    outcomes: Any
+    size: Any
+
+    def written(self, offset: int, took: float, size: int, how: str) -> None:
+        self.seconds.labels(phase="write").set(took)
+        self.size.set(size)
+        self.outcomes.labels(outcome="written").inc()
+        log.info("%s snapshot: offset %d, %d bytes, %s", self.what, offset, size, how)
+
+    def failed(self) -> None:
+        self.outcomes.labels(outcome="failed").inc()
+
+
+def finish_snapshot(meters: Meters, wait: Callable[[], Written], path: Path, offset: int) -> bool:
+    """Wait for a forked snapshot (a thread), timing the child's copy and write into
+    ``seconds{phase="write"}``; False when it failed (logged; the old file stays)."""
     done = wait()
     if not done.ok:
-        log.error("%s snapshot at offset %d not written to %s: %s", what, offset, path, done.error)
-        outcomes.labels(outcome="failed").inc()
+        log.error(
+            "%s snapshot at offset %d not written to %s: %s", meters.what, offset, path, done.error
+        )
+        meters.failed()
         return False
-    seconds.labels(phase="write").set(done.copy_s + done.write_s)
-    size.set(done.size)
-    outcomes.labels(outcome="written").inc()
-    log.info(
-        "%s snapshot: offset %d, %d bytes, copied in %.2f s and written in %.2f s by a child",
-        what,
-        offset,
-        done.size,
-        done.copy_s,
-        done.write_s,
-    )
+    how = f"copied in {done.copy_s:.2f} s and written in {done.write_s:.2f} s by a child"
+    meters.written(offset, done.copy_s + done.write_s, done.size, how)
     return True
 
 
 def write_snapshot(
-    what: str,
+    meters: Meters,
     write: Callable[[dict[str, Any], Path], None],
     captured: dict[str, Any],
     path: Path,
     offset: int,
-    seconds: Any,
-    outcomes: Any,
-    size: Any,
 ) -> bool:
-    """Write ``captured`` with ``write`` (atomic), timing it into ``seconds{phase="write"}``,
-    counting it in ``outcomes{outcome}`` and its bytes in ``size``; False when it failed
-    (logged: a failed snapshot must not stop the replica, and the old file stays)."""
+    """Write ``captured`` with ``write`` (atomic), timing it into ``seconds{phase="write"}``;
+    False when it failed (logged: a failed snapshot must not stop the replica, and the old
+    file stays)."""
     started = time.perf_counter()
     try:
         write(captured, path)
         written = path.stat().st_size
     except Exception:
-        log.exception("%s snapshot at offset %d not written to %s", what, offset, path)
-        outcomes.labels(outcome="failed").inc()
+        log.exception("%s snapshot at offset %d not written to %s", meters.what, offset, path)
+        meters.failed()
         return False
     took = time.perf_counter() - started
-    seconds.labels(phase="write").set(took)
-    size.set(written)
-    outcomes.labels(outcome="written").inc()
-    log.info("%s snapshot: offset %d, %d bytes, written in %.2f s", what, offset, written, took)
+    meters.written(offset, took, written, f"written in {took:.2f} s")
     return True

@@ -16,6 +16,7 @@ import struct
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from ssl import SSLContext
 
 #: A request header: size (int32), api key (int16), version (int16), correlation id (int32),
 #: client id (nullable int16-length string).
@@ -45,10 +46,11 @@ class Link:
 
 
 class CutProxy:
-    """Relays ``port`` to ``target`` on 127.0.0.1, in a thread of its own."""
+    """Relays ``port`` to ``target`` on 127.0.0.1, in a thread of its own; with ``ssl``, it
+    terminates TLS on ``port`` and relays the plain bytes."""
 
-    def __init__(self, port: int, target: int):
-        self.port, self.target = port, target
+    def __init__(self, port: int, target: int, ssl: SSLContext | None = None):
+        self.port, self.target, self.ssl = port, target, ssl
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.links: list[Link] = []
@@ -126,7 +128,7 @@ class CutProxy:
 
     def __enter__(self) -> CutProxy:
         self.thread.start()
-        start = asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        start = asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.ssl)
         self.server = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
         return self
 

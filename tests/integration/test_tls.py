@@ -3,19 +3,17 @@
 
 The embedded broker (Tansu 0.6.0) cannot serve TLS itself (its ``--cert`` and ``--key``
 options refuse to be given together), so a TLS-terminating proxy stands in front of it and
-the broker advertises the proxy's address: every byte Pulse sends crosses a real TLS
-session. SASL is not testable here (Tansu offers no PLAIN, and SCRAM users cannot be created
+the broker advertises the proxy's address (``tests/integration/netcut.py``, which never
+cuts here): every byte Pulse sends crosses a real TLS session. SASL is not testable here (Tansu offers no PLAIN, and SCRAM users cannot be created
 once ``--authentication`` is on with in-memory storage); its settings are unit-tested.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from streams.producing import publish
 from streams.replay import read_dataset
 from streams.security import kafka_options
 from streams.settings import Settings
+from tests.integration.netcut import CutProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 
@@ -48,41 +47,6 @@ def make_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
-class TlsProxy:
-    """Terminates TLS on ``port`` and relays the plain bytes to ``target``, in a thread."""
-
-    def __init__(self, port: int, target: int, context: ssl.SSLContext):
-        self.port, self.target, self.context = port, target, context
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.gather(self._relay(reader, up_writer), self._relay(up_reader, writer))
-
-    def __enter__(self) -> TlsProxy:
-        self.thread.start()
-        start = asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.context)
-        self.server = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     """(bootstrap over TLS, the CA file that signed it, another CA file)."""
@@ -95,7 +59,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     proxy_port = free_port()
     with (
         EmbeddedBroker(advertised_port=proxy_port, log_file=tmp_path / "broker.log") as broker,
-        TlsProxy(proxy_port, broker.port, context),
+        CutProxy(proxy_port, broker.port, ssl=context),
     ):
         yield f"127.0.0.1:{proxy_port}", cert, stranger
 
