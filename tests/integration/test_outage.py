@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,33 +40,39 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def test_a_frozen_broker_pauses_pulse_and_loses_nothing(
-    spawn_worker, broker, prefix: str, shared_data: Path
+def through_outage(
+    what: str,
+    worker: WorkerProcess,
+    bootstrap: str,
+    settings: Settings,
+    ledger: list,
+    cut: Callable[[], None],
+    restore: Callable[[], None],
 ) -> None:
-    ledger = list(read_dataset(shared_data / TAOBAO, limit=14_000))
-    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
-    worker = spawn_worker()
-    assert worker.proc is not None and broker.process is not None
+    """Publish ``ledger`` at 300 events/s; 8 s in, ``cut()`` for ``OUTAGE`` s, sampling the
+    worker's RSS, then ``restore()``; once everything is published, the accounting must
+    find nothing lost or doubled, and memory must not have grown by 200 MB."""
+    assert worker.proc is not None
     published: list[int] = []
     producer = threading.Thread(
         target=lambda: published.append(
-            asyncio.run(publish(settings, broker.bootstrap, ledger, rate=300.0))
+            asyncio.run(publish(settings, bootstrap, ledger, rate=300.0, client_id="loadgen"))
         )
     )
     memory: list[tuple[float, float]] = []
     started = time.monotonic()
     producer.start()
     time.sleep(8.0)
-    os.kill(broker.process.pid, signal.SIGSTOP)
+    cut()
     try:
-        frozen_at = time.monotonic()
-        while time.monotonic() - frozen_at < OUTAGE:
+        cut_at = time.monotonic()
+        while time.monotonic() - cut_at < OUTAGE:
             memory.append((time.monotonic() - started, rss_mb(worker.proc.pid)))
             assert worker.proc.poll() is None, f"the worker died:\n{worker.log_tail()}"
             time.sleep(1.0)
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)
-    resumed = time.monotonic()
+        restore()
+    restored = time.monotonic()
     producer.join(timeout=180)
     assert not producer.is_alive(), "the producer never finished"
     assert published == [len(ledger)]
@@ -73,22 +80,40 @@ def test_a_frozen_broker_pauses_pulse_and_loses_nothing(
 
     async def account() -> Report:
         expected = expect(ledger, settings.max_payload_bytes)
-        async with Observer(settings, broker.bootstrap, [worker.url]) as observer:
+        async with Observer(settings, bootstrap, [worker.url]) as observer:
             return await wait_for_delivery(expected, observer, timeout=150.0)
 
     report = asyncio.run(account())
-    caught_up = time.monotonic() - producer_done
+    caught_up = time.monotonic() - restored
     memory.append((time.monotonic() - started, rss_mb(worker.proc.pid)))
     peak = max(m for _, m in memory)
     print(
-        f"\noutage {OUTAGE:.0f} s; the producer finished {producer_done - resumed:.1f} s after "
-        f"the broker returned, the outputs added up {caught_up:.1f} s after that; "
+        f"\n{what} {OUTAGE:.0f} s; the producer finished {producer_done - restored:.1f} s "
+        f"after the restore, the outputs added up {caught_up:.1f} s after the restore; "
         f"worker RSS {memory[0][1]:.0f} MB at the cut, peak {peak:.0f} MB, "
         f"{memory[-1][1]:.0f} MB at the end\n{report.summary()}"
     )
     assert report.ok, report.summary()
     assert worker.proc.poll() is None
     assert peak < memory[0][1] + 200, "memory grew by more than 200 MB during the outage"
+
+
+def test_a_frozen_broker_pauses_pulse_and_loses_nothing(
+    spawn_worker, broker, prefix: str, shared_data: Path
+) -> None:
+    ledger = list(read_dataset(shared_data / TAOBAO, limit=14_000))
+    settings = Settings(topic_prefix=prefix, app_id=prefix.rstrip("."))  # as the workers
+    assert broker.process is not None
+    pid = broker.process.pid
+    through_outage(
+        "broker frozen",
+        spawn_worker(),
+        broker.bootstrap,
+        settings,
+        ledger,
+        cut=lambda: os.kill(pid, signal.SIGSTOP),
+        restore=lambda: os.kill(pid, signal.SIGCONT),
+    )
 
 
 def test_a_network_cut_between_worker_and_broker_pauses_pulse_and_loses_nothing(
@@ -104,53 +129,17 @@ def test_a_network_cut_between_worker_and_broker_pauses_pulse_and_loses_nothing(
         bootstrap = f"127.0.0.1:{proxy_port}"  # every client, every connection: the proxy
         worker = WorkerProcess(bootstrap, prefix, tmp_path / "w0", {}).start(ready_timeout=60)
         try:
-            assert worker.proc is not None
-            published: list[int] = []
-            producer = threading.Thread(
-                target=lambda: published.append(
-                    asyncio.run(
-                        publish(settings, bootstrap, ledger, rate=300.0, client_id="loadgen")
-                    )
-                )
+            through_outage(
+                "network cut",
+                worker,
+                bootstrap,
+                settings,
+                ledger,
+                cut=lambda: proxy.cut(spare={"loadgen"}),
+                restore=proxy.restore,
             )
-            memory: list[tuple[float, float]] = []
-            started = time.monotonic()
-            producer.start()
-            time.sleep(8.0)
-            proxy.cut(spare={"loadgen"})
-            try:
-                cut_at = time.monotonic()
-                while time.monotonic() - cut_at < OUTAGE:
-                    memory.append((time.monotonic() - started, rss_mb(worker.proc.pid)))
-                    assert worker.proc.poll() is None, f"the worker died:\n{worker.log_tail()}"
-                    time.sleep(1.0)
-            finally:
-                proxy.restore()
-            restored = time.monotonic()
-            assert None not in proxy.held and "loadgen" not in proxy.held and proxy.held
-            producer.join(timeout=180)
-            assert not producer.is_alive(), "the producer never finished"
-            assert published == [len(ledger)]  # it published throughout the cut
-            producer_done = time.monotonic()
-
-            async def account() -> Report:
-                expected = expect(ledger, settings.max_payload_bytes)
-                async with Observer(settings, bootstrap, [worker.url]) as observer:
-                    return await wait_for_delivery(expected, observer, timeout=150.0)
-
-            report = asyncio.run(account())
-            caught_up = time.monotonic() - restored
-            memory.append((time.monotonic() - started, rss_mb(worker.proc.pid)))
-            peak = max(m for _, m in memory)
-            print(
-                f"\nnetwork cut {OUTAGE:.0f} s (held: {sorted(map(str, proxy.held))}); the "
-                f"producer finished {producer_done - restored:.1f} s after the restore, the "
-                f"outputs added up {caught_up:.1f} s after the restore; worker RSS "
-                f"{memory[0][1]:.0f} MB at the cut, peak {peak:.0f} MB, {memory[-1][1]:.0f} MB "
-                f"at the end\n{report.summary()}"
-            )
-            assert report.ok, report.summary()
-            assert worker.proc.poll() is None
-            assert peak < memory[0][1] + 200, "memory grew by more than 200 MB during the cut"
+            held = proxy.held  # the worker's clients, none of the producer's
+            assert held and None not in held and "loadgen" not in held, held
+            print(f"held: {sorted(map(str, held))}")
         finally:
             worker.stop()
