@@ -5,8 +5,9 @@
 Tansu 0.6.0 (the embedded broker) keeps every record in memory (``memory://`` storage: no
 retention, no segments on disk). The soak (``bench/soak.py``) saw its CPU rise until it
 saturated a core after 25 minutes while the worker idled. This measures the broker alone:
-one topic, records of ~300 bytes (the size of a Taobao click event) keyed over
-``--partitions``; after each ``--step`` records produced (timed: records/s), a consumer
+one topic, records of ~300 bytes (the size of a Taobao click event) spread over
+``--partitions``, in batches as large as ``--in-flight`` allows (5,000 records in flight:
+large batches; 1: a batch per record, as a steady trickle of events makes them); after each ``--step`` records produced (timed: records/s), a consumer
 with no group reads the newest 20,000 records (timed), and the broker's resident memory and
 CPU seconds (``/proc``) are printed. A flat produce and fetch rate means the cost does not
 depend on what is stored; falling rates mean it does, and a steady stream eventually
@@ -42,7 +43,7 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return rss, cpu
 
 
-async def produce(bootstrap: str, start: int, n: int, partitions: int) -> float:
+async def produce(bootstrap: str, start: int, n: int, partitions: int, in_flight: int) -> float:
     producer = await start_producer(bootstrap)
     started = time.perf_counter()
     try:
@@ -51,7 +52,7 @@ async def produce(bootstrap: str, start: int, n: int, partitions: int) -> float:
             value = VALUE % (i, i % 100_000)
             fut = await producer.send(TOPIC, value, partition=i % partitions)
             pending.append(fut)
-            if len(pending) >= 5_000:
+            if len(pending) >= in_flight:
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
@@ -90,7 +91,7 @@ async def run(bootstrap: str, pid: int, args: argparse.Namespace) -> None:
     stored = 0
     for _ in range(args.steps):
         _, cpu_before = proc_stats(pid)
-        rate = await produce(bootstrap, stored, args.step, args.partitions)
+        rate = await produce(bootstrap, stored, args.step, args.partitions, args.in_flight)
         _, cpu_after = proc_stats(pid)
         stored += args.step
         fetch = await fetch_tail(bootstrap, stored, args.partitions)
@@ -104,6 +105,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--step", type=int, default=250_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=5_000,
+        help="records sent before waiting for their acks (1: one record per batch, as a "
+        "steady trickle makes them)",
+    )
     args = parser.parse_args()
     with EmbeddedBroker() as broker:
         assert broker.process is not None
