@@ -21,8 +21,8 @@ such bound fill during the warm-up, so that what is left to grow after it is a l
   hour and an hour bucket for a day, the rules' dedup and cooldown keys are kept a day
   (``RuleSet.retention_s``, at least 86,400 s), and the dedup memory for
   ``PULSE_DEDUP_HORIZON``: at the wall clock's pace they grow through any 30-minute run (a
-  run stamped with the wall clock grew ~9 MB a minute, ~33,000 window buckets a minute and
-  ~17,000 decision keys a minute, all within their bounds). Event time starts in the past
+  run stamped with the wall clock grew ~9 MB a minute: window buckets, decision keys,
+  ~17,000 a minute, and dedup ids, all within their bounds). Event time starts in the past
   (``--time-scale`` times the run's expected length) and ends near now, so no event is
   stamped ahead of the worker's clock. ``--time-scale 1``: the wall clock.
 - The dedup horizon (``--dedup-horizon``, default one day of event time; Pulse's default is
