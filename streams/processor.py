@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,7 +174,9 @@ class BatchProcessor:
         self.newest_ts = 0.0
         #: product id -> (the table value this processor last wrote, its live state): a
         #: product whose stored value is still that very object needs no rebuilding
-        self._live: dict[str, tuple[Any, ProductState]] = {}
+        #: (an OrderedDict: evicting the oldest of a plain dict scans the deleted entries
+        #: in front of it, which cost 2.6 % of a worker's time at 20,000 states)
+        self._live: OrderedDict[str, tuple[Any, ProductState]] = OrderedDict()
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
@@ -210,10 +212,10 @@ class BatchProcessor:
         for pid, (state, offsets, partition) in states.items():
             value = {"s": state.to_dict(), "o": offsets, "p": partition}
             result.products[pid] = (partition, value)
-            live.pop(pid, None)
             live[pid] = (value, state)
+            live.move_to_end(pid)
         while len(live) > LIVE_STATES:
-            del live[next(iter(live))]
+            live.popitem(last=False)
         result.decision_keys = store.pending
         return result
 

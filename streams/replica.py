@@ -114,7 +114,7 @@ class FeedbackReplica:
         self._head: list[str] = []
         self._head_at = -math.inf
         self.recent = RecentIds(settings.replica_dedup_ids)
-        self._flight: dict[str, deque[InputEvent]] = {}
+        self._flight: OrderedDict[str, deque[InputEvent]] = OrderedDict()
         self.offset = 0
         self.applied = 0
         self._counted = {o: metrics.feedback_applied.labels(outcome=o) for o in APPLY_OUTCOMES}
@@ -207,7 +207,7 @@ class FeedbackReplica:
         if queue is None:
             queue = self._flight[event.user_id] = deque(maxlen=IN_FLIGHT_PER_USER)
             if len(self._flight) > IN_FLIGHT_USERS:  # forget the oldest user's queue
-                self._flight.pop(next(iter(self._flight)))
+                self._flight.popitem(last=False)
         while queue and queue[0].event_id in self.recent:
             queue.popleft()
         if event.event_id not in self.recent:
