@@ -18,6 +18,7 @@ import itertools
 import logging
 import time
 from collections import Counter
+from operator import itemgetter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -251,9 +252,10 @@ async def _store(pulse: Pulse, result: BatchResult) -> None:
     """
     tables, app = pulse.tables, pulse.app
     products = ((pid, p, value) for pid, (p, value) in result.products.items())
-    await send_all(app, changelog_rows(tables.products, products))
-    seen = ((eid, p, [p, ts]) for eid, (p, ts) in result.seen.items())
-    keys = ((key, p, [p, ts]) for key, (p, ts) in result.decision_keys.items())
+    await send_all(app, changelog_rows(tables.products, products, encode=itemgetter(0)))
+    # (partition, ts) tuples: the collector stops tracking a tuple of atoms, not a list
+    seen = ((eid, at[0], at) for eid, at in result.seen.items())
+    keys = ((key, at[0], at) for key, at in result.decision_keys.items())
     await send_all(
         app,
         itertools.chain(changelog_rows(tables.seen, seen), changelog_rows(tables.decisions, keys)),

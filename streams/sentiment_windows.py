@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams.windows import from_rows
+
 MINUTE, HOUR = 60, 3_600
 _SPANS = {"1h": (MINUTE, 60), "24h": (HOUR, 24)}
 
@@ -73,6 +75,6 @@ class SentimentWindows:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SentimentWindows:
         w = cls()
-        w.minutes = {int(r[0]): list(r[1:]) for r in data.get("m", ())}
-        w.hours = {int(r[0]): list(r[1:]) for r in data.get("h", ())}
+        w.minutes = from_rows(data.get("m", ()))
+        w.hours = from_rows(data.get("h", ()))
         return w

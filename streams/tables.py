@@ -1,7 +1,8 @@
 """Pulse's Faust tables and how an agent writes to them from a batch.
 
 * ``products``: product id -> ``{"s": ProductState.to_dict(), "o": offsets, "p": partition}``,
-  co-partitioned with the input topics (all keyed by product id).
+  co-partitioned with the input topics (all keyed by product id); in memory, what this
+  worker wrote is held as that JSON (:data:`streams.processor.Written`).
 * ``seen``: event id -> ``[partition, ts]``, the deduplication memory (``ts``: the newest
   event time applied when the id was seen).
 * ``decisions``: the rules engine's dedup and cooldown keys -> event time, so a
@@ -21,7 +22,7 @@ Faust writes (raw key, JSON value), so Faust's own recovery reads them back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,14 +117,18 @@ async def send_all(app: faust.App, messages: Iterable[Message]) -> None:
         await asyncio.gather(*sent)
 
 
-def changelog_rows(table: faust.Table, rows: Iterable[tuple[str, int, Any]]) -> Iterator[Message]:
+def changelog_rows(
+    table: faust.Table,
+    rows: Iterable[tuple[str, int, Any]],
+    encode: Callable[[Any], bytes] = orjson.dumps,
+) -> Iterator[Message]:
     """Set ``table[key] = value`` in memory for each ``(key, partition, value)``, yielding
-    the changelog message of each (raw key, JSON value, on the given partition)."""
+    the changelog message of each (raw key, ``encode(value)``: JSON, on the given partition)."""
     data, topic = _dict(table), table.changelog_topic.get_topic_name()
     for key, partition, value in rows:
         raw = key.encode()
         data[raw] = value
-        yield topic, raw, orjson.dumps(value), partition, None
+        yield topic, raw, encode(value), partition, None
 
 
 def changelog_deletes(table: faust.Table, rows: Iterable[tuple[bytes, int]]) -> Iterator[Message]:

@@ -22,8 +22,7 @@ import orjson
 
 from rules import EvalStats
 from streams.facts import tick_facts
-from streams.processor import BatchStore
-from streams.state import ProductState
+from streams.processor import BatchStore, stored_last_ts, stored_partition, stored_state
 from streams.tables import flush_writes, put_at
 
 if TYPE_CHECKING:
@@ -87,7 +86,7 @@ class Ticker:
         started = time.perf_counter()
         async with self.lock:
             products = list(pulse.tables.products.data.items())
-            newest = max((v["s"]["last_ts"] for _, v in products), default=None)
+            newest = max((stored_last_ts(v) for _, v in products), default=None)
             if newest is None:
                 return 0
             now = self.clock.now(float(newest))
@@ -98,12 +97,11 @@ class Ticker:
                 "recommender": pulse.replica.recommender_version,
             }
             for i, (key, stored) in enumerate(products):
-                if stored.get("p") is None or stored["s"]["last_ts"] < now - ACTIVE_SPAN:
+                partition = stored_partition(stored)
+                if partition is None or stored_last_ts(stored) < now - ACTIVE_SPAN:
                     continue  # written before partitions were stored, or idle for a day
-                facts = tick_facts(
-                    key.decode(), ProductState.from_dict(stored["s"]), now, versions=versions
-                )
-                store.partition = stored["p"]
+                facts = tick_facts(key.decode(), stored_state(stored), now, versions=versions)
+                store.partition = partition
                 decisions += rules.evaluate("tick", facts, store, time.time(), stats)
                 if i % CHUNK == CHUNK - 1:
                     await asyncio.sleep(0)
@@ -116,7 +114,7 @@ class Ticker:
             if pending:
                 await asyncio.gather(*pending)
             for key, (partition, ts) in store.pending.items():
-                put_at(pulse.tables.decisions, partition, key, [partition, ts])
+                put_at(pulse.tables.decisions, partition, key, (partition, ts))
             await flush_writes(pulse.app)
         m = pulse.metrics
         m.rules_evaluations.inc(stats.evaluated)

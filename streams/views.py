@@ -17,7 +17,7 @@ from faust.web import Request, Response, View
 
 from graph.queries import product_aspects, random_walk, related_products, user_neighbourhood
 from graph.schema import PRODUCT, USER
-from streams.state import ProductState
+from streams.processor import stored_dict, stored_state
 from streams.tables import get
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def register(pulse: Pulse) -> None:
             stored = get(tables.products, product_id)
             if stored is None:
                 return self.json({"error": f"unknown product {product_id!r}"}, status=404)
-            state = ProductState.from_dict(stored["s"])
+            state = stored_state(stored)
             at = None if request.query.get("at") == "latest" else time.time()
             return self.json({"product_id": product_id, **state.snapshot(at)})
 
@@ -89,7 +89,7 @@ def register(pulse: Pulse) -> None:
             after = request.query.get("after", "").encode()
             data = tables.products.data
             keys = sorted(k for k in data if k > after)[:limit]
-            items = {k.decode(): data[k]["s"]["totals"] for k in keys}
+            items = {k.decode(): stored_dict(data[k])["s"]["totals"] for k in keys}
             last = keys[-1].decode() if len(keys) == limit else None
             return self.json({"products": items, "next": last})
 
@@ -226,6 +226,6 @@ def top_products(data: Any, n: int) -> list[dict[str, Any]]:
     now = time.time()
     snapshots = []
     for pid, stored in list(data.items()):
-        snap = ProductState.from_dict(stored["s"]).snapshot(now)
+        snap = stored_state(stored).snapshot(now)
         snapshots.append({"product_id": pid.decode(), **snap})
     return heapq.nlargest(n, snapshots, key=lambda s: (s["totals"]["views"], s["product_id"]))

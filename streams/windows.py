@@ -108,7 +108,13 @@ def to_rows(buckets: Buckets) -> list[list[Any]]:
 
 
 def from_rows(rows: Any) -> Buckets:
-    """The buckets :func:`to_rows` wrote."""
+    """The buckets :func:`to_rows` wrote, or a map of them by index (JSON keys are text).
+
+    >>> from_rows([[7, 1, 2]]) == from_rows({"7": [1, 2]}) == {7: [1, 2]}
+    True
+    """
+    if isinstance(rows, dict):
+        return {int(index): list(bucket) for index, bucket in rows.items()}
     return {int(row[0]): list(row[1:]) for row in rows}
 
 

@@ -36,7 +36,7 @@ class Store:
     def run(self, records: list[Record]) -> Any:
         result = self.processor().process(records)
         for pid, (_partition, value) in result.products.items():
-            self.products[pid] = orjson.loads(orjson.dumps(value))  # as the JSON table does
+            self.products[pid] = orjson.loads(value[0])  # its changelog record, as restored
         self.seen.update(result.seen)
         return result
 
@@ -169,9 +169,9 @@ def test_reviews_are_scored_once_per_batch_into_windows_scored_topic_and_feedbac
     ]
     assert scored[0]["text"] == "质量太差" and scored[0]["score"] == -0.8
     assert orjson.loads(result.feedback[1][1])["sentiment"]["score"] == 0.6
-    from streams.state import ProductState
+    from streams.processor import stored_state
 
-    state = ProductState.from_dict(result.products["p1"][1]["s"])
+    state = stored_state(result.products["p1"][1])
     hour = state.snapshot(TS + 10)["sentiment"]["1h"]
     assert hour["count"] == 3 and hour["negative_share"] == 2 / 3
 
