@@ -6,7 +6,14 @@ from typing import Any
 
 import orjson
 
-from streams.processor import BatchProcessor, Record
+from streams.processor import (
+    BatchProcessor,
+    Record,
+    stored_dict,
+    stored_last_ts,
+    stored_partition,
+    stored_state,
+)
 
 TS = 1_764_300_000.0
 
@@ -71,6 +78,28 @@ def test_republished_event_ids_are_duplicates() -> None:
     assert again.outcomes == {("clicks", "duplicate"): 2}
     assert not again.feedback
     assert store.products["p1"]["s"]["totals"]["views"] == 2
+
+
+def test_live_states_follow_what_was_written() -> None:
+    """One processor over batches, as in a worker: a product's live state is reused while the
+    table still holds what the processor wrote; a batch whose writes never landed (its
+    emit failed) is applied again from the stored value, not from the state it changed."""
+    table: dict[str, Any] = {}
+    processor = BatchProcessor(table.get, lambda eid: False, max_payload_bytes=4096)
+
+    def write(result: Any) -> None:
+        table.update({pid: value for pid, (_p, value) in result.products.items()})
+
+    write(processor.process(records([click(0), click(1)])))
+    write(processor.process(records([click(2)], start=2)))
+    processor.process(records([click(3), click(4)], start=3))  # never written
+    again = processor.process(records([click(3), click(4)], start=3))
+    assert again.outcomes == {("clicks", "processed"): 2}
+    write(again)
+    state = stored_state(table["p1"])
+    assert state.totals["views"] == 5
+    assert stored_dict(table["p1"])["o"] == {"clicks:0": 4}
+    assert stored_last_ts(table["p1"]) == TS + 4 and stored_partition(table["p1"]) == 0
 
 
 def test_duplicates_within_one_batch() -> None:
