@@ -18,8 +18,8 @@ import itertools
 import logging
 import time
 from collections import Counter
-from operator import itemgetter
 from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import faust

@@ -10,7 +10,7 @@ import time
 
 import faust
 
-from streams.app import Pulse, create_app
+from streams.app import Pulse, create_app, warm_up
 from streams.broker import bootstrap_servers
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -77,6 +77,7 @@ def prepare(settings: Settings, bootstrap: str) -> Pulse:
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulse = create_app(settings, bootstrap, started=PROCESS_START)
+    warm_up(pulse)
     freeze_heap(pulse)
     return pulse
 
