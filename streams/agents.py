@@ -109,7 +109,7 @@ def register(pulse: Pulse) -> None:
                 await pruner.maybe_prune(events)
             _count(pulse, result, records, started)
 
-    pulse.app.task(Ticker(pulse, lock).run)
+    pulse.app.task(Ticker(pulse, lock, state_of=processor.state_of).run)
 
 
 def _trace_in_stream(stream: faust.StreamT) -> Callable[[object], object]:

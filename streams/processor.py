@@ -256,6 +256,14 @@ class BatchProcessor:
         result.decision_keys = store.pending
         return result
 
+    def state_of(self, product_id: str, stored: Written | StoredProduct) -> ProductState:
+        """The state of a product's table value: the live one when the table still holds
+        what this processor wrote (to read, never to change), else a new one from it."""
+        live = self._live.get(product_id)
+        if live is not None and live[0] is stored:
+            return live[1]
+        return stored_state(stored)
+
     def _decide(
         self, rules: RuleSet, store: BatchStore, record: Record, result: BatchResult
     ) -> None:
