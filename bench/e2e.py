@@ -1,7 +1,7 @@
 """End to end: a realistic mixed stream through Pulse workers, with their baselines, in one run.
 
     .venv/bin/python bench/e2e.py [--events 200000] [--review-events 5000] [--workers 1]
-        [--rate EVENTS_PER_S] [--seconds 30] [--warmup 5] [--seed 7] [--zh-share 0.2]
+        [--rate EVENTS_PER_S] [--seconds 90] [--warmup 5] [--seed 7] [--zh-share 0.2]
         [--mix clicks=0.90,sales=0.03,reviews=0.05,products=0.02]
         [--skip-clicks-sales] [--skip-mixed] [--skip-reviews] [--skip-latency]
         [--skip-bare] [--skip-faust] [--json PATH] [--env NAME=VALUE ...]
@@ -844,7 +844,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=200_000, help="backlog of phases 1 and 2")
     p.add_argument("--review-events", type=int, default=5_000, help="backlog of phase 3")
     p.add_argument("--rate", type=float, default=None, help="phase 4; default: half of phase 2")
-    p.add_argument("--seconds", type=float, default=30.0, help="phase 4's measured length")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=90.0,
+        help="phase 4's measured length (long enough to hold a tick, every 60 s by default)",
+    )
     p.add_argument(
         "--warmup", type=float, default=5.0, help="phase 4: seconds sent first, not measured"
     )
