@@ -37,17 +37,10 @@ from graph.bounds import estimated_bytes
 from graph.persist import capture, digest, load, write
 from graph.queries import stats
 from graph.schema import EDGE_TYPES, NODE_KINDS
+from streams import snapshots
 from streams.exceptions import ConfigurationError
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.snapshots import (
-    Meters,
-    Written,
-    can_fork,
-    finish_snapshot,
-    fork_snapshot,
-    write_snapshot,
-)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +85,8 @@ class GraphReplica:
         self.metrics = metrics
         self.interval = settings.graph_snapshot_interval
         #: Snapshot in a forked child (:mod:`streams.snapshots`), or copy here.
-        self.fork = settings.snapshot_fork and can_fork()
-        self.meters = Meters(
+        self.fork = settings.snapshot_fork and snapshots.can_fork()
+        self.meters = snapshots.Meters(
             "graph",
             metrics.graph_snapshot_seconds,
             metrics.graph_snapshots,
@@ -193,7 +186,7 @@ class GraphReplica:
         started = time.perf_counter()
         if self.fork:
             graph = self.graph
-            wait = fork_snapshot(lambda: capture(graph, offset), write, self.path)
+            wait = snapshots.fork_snapshot(lambda: capture(graph, offset), write, self.path)
             self._writing = loop.run_in_executor(None, self._finish, wait, offset)
         else:
             captured = capture(self.graph, offset)
@@ -202,13 +195,15 @@ class GraphReplica:
         self.metrics.graph_snapshot_seconds.labels(phase="capture").set(took)
         return True
 
-    def _finish(self, wait: Callable[[], Written], offset: int) -> None:
+    def _finish(self, wait: Callable[[], snapshots.Written], offset: int) -> None:
         """Wait for a forked snapshot (a worker thread; touches no graph)."""
-        self._saved(finish_snapshot(self.meters, wait, self.path, offset), offset)
+        self._saved(snapshots.finish_snapshot(self.meters, wait, self.path, offset), offset)
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (a worker thread; touches no graph)."""
-        self._saved(write_snapshot(self.meters, write, captured, self.path, offset), offset)
+        self._saved(
+            snapshots.write_snapshot(self.meters, write, captured, self.path, offset), offset
+        )
 
     def _saved(self, written: bool, offset: int) -> None:
         if written:

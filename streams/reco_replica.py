@@ -39,18 +39,11 @@ from models.reco.events import to_interaction
 from models.reco.hybrid import DEFAULT_WEIGHTS
 from models.reco.persist import capture, load, write
 from models.reco.state import digest, to_state
+from streams import snapshots
 from streams.exceptions import ConfigurationError
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.snapshots import (
-    Meters,
-    Written,
-    can_fork,
-    finish_snapshot,
-    fork_snapshot,
-    write_snapshot,
-)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +85,8 @@ class RecoReplica:
         self.rec = new_recommender(settings, self._graph())
         self.interval = settings.reco_snapshot_interval
         #: Snapshot in a forked child (:mod:`streams.snapshots`), or copy in a thread.
-        self.fork = settings.snapshot_fork and can_fork()
-        self.meters = Meters(
+        self.fork = settings.snapshot_fork and snapshots.can_fork()
+        self.meters = snapshots.Meters(
             "recommender",
             metrics.reco_snapshot_seconds,
             metrics.reco_snapshots,
@@ -269,7 +262,7 @@ class RecoReplica:
         if self.fork:
             started = time.perf_counter()
             rec = self.rec
-            wait = fork_snapshot(lambda: capture(rec, offset), write, self.path)
+            wait = snapshots.fork_snapshot(lambda: capture(rec, offset), write, self.path)
             took = time.perf_counter() - started
             self.metrics.reco_snapshot_seconds.labels(phase="capture").set(took)
             self._writing = loop.run_in_executor(None, self._finish, wait, offset)
@@ -278,9 +271,9 @@ class RecoReplica:
         self._writing = loop.run_in_executor(None, self._snapshot, offset, loop, self._captured)
         return True
 
-    def _finish(self, wait: Callable[[], Written], offset: int) -> None:
+    def _finish(self, wait: Callable[[], snapshots.Written], offset: int) -> None:
         """Wait for a forked snapshot (a worker thread; touches no recommender)."""
-        self._saved(finish_snapshot(self.meters, wait, self.path, offset), offset)
+        self._saved(snapshots.finish_snapshot(self.meters, wait, self.path, offset), offset)
 
     async def capturing(self) -> None:
         """Until a running capture is done (the replica awaits it before learning more)."""
@@ -306,7 +299,9 @@ class RecoReplica:
 
     def _write(self, captured: dict[str, Any], offset: int) -> None:
         """The file half of a snapshot (touches no recommender)."""
-        self._saved(write_snapshot(self.meters, write, captured, self.path, offset), offset)
+        self._saved(
+            snapshots.write_snapshot(self.meters, write, captured, self.path, offset), offset
+        )
 
     def _saved(self, written: bool, offset: int) -> None:
         if written:

@@ -109,8 +109,9 @@ async def send_all(app: faust.App, messages: Iterable[Message]) -> None:
         if batch.append(key=key, value=value, timestamp=None, headers=listed) is None:
             sent.append(await kafka.send_batch(batch, topic, partition=partition))
             batch = batches[tp] = kafka.create_batch()
-            # an empty batch takes any record; one over the request limit fails on send
-            batch.append(key=key, value=value, timestamp=None, headers=listed)
+            # an empty batch takes any record (one over the request limit fails on send)
+            if batch.append(key=key, value=value, timestamp=None, headers=listed) is None:
+                raise RuntimeError(f"an empty record batch refused a record for {topic}")
     for (topic, partition), batch in batches.items():
         sent.append(await kafka.send_batch(batch, topic, partition=partition))
     if sent:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from rules import DecisionRecord, EvalStats
+from rules import DecisionRecord, EvalStats, RuleSet
 from streams.facts import tick_facts
 from streams.processor import BatchStore, stored_last_ts, stored_partition, stored_state
 from streams.state import ProductState
@@ -121,7 +121,7 @@ class Ticker:
                 if rules.evaluate("tick", found[0], probe, time.time(), stats):
                     candidates.append(key)
             await asyncio.sleep((time.perf_counter() - slice_started) * (1 / SHARE - 1))
-        decisions = await self._decide(candidates, now, versions) if candidates else []
+        decisions = await self._decide(rules, candidates, now, versions) if candidates else []
         m = pulse.metrics
         m.rules_evaluations.inc(stats.evaluated)
         m.rules_eval_seconds.observe(time.perf_counter() - started)
@@ -147,11 +147,12 @@ class Ticker:
         return tick_facts(product_id, state, now, versions=versions), partition
 
     async def _decide(
-        self, candidates: list[bytes], now: float, versions: dict[str, Any]
+        self, rules: RuleSet, candidates: list[bytes], now: float, versions: dict[str, Any]
     ) -> list[DecisionRecord]:
         """Second pass, under the agent's lock: decide for ``candidates`` as they are now,
+        with the rules of the first pass (a reload meanwhile waits for the next tick),
         publish the decisions, then write their dedup and cooldown keys."""
-        pulse, rules = self.pulse, self.pulse.rules.current
+        pulse = self.pulse
         decisions: list[DecisionRecord] = []
         async with self.lock:
             store = BatchStore(pulse.read_decision)
