@@ -602,7 +602,10 @@ def backlog(ctx: Context, phase: str, items: list[Payload], baselines: bool) -> 
         done.replica_catch_up_s = replica_catch_up(workers, processed, timeout=60)
         texts = workers.texts()
         decisions = sum(metric_sum(t, "pulse_rules_decisions_total") for t in texts)
+        batches = sum(metric_sum(t, "pulse_stream_batch_size_events_count") for t in texts)
+        busy = sum(metric_sum(t, "pulse_stream_batch_duration_seconds_sum") for t in texts)
         out |= {"ready_s": workers.ready_s, "provider": provider(texts[0]), "decisions": decisions}
+        out |= {"batches": batches, "batch_seconds": busy}
     out |= asdict(done) | {"per_s": done.per_s, "topic_per_s": done.topic_rates()}
     if "bare_per_s" in out:
         out["worker_over_bare"] = done.per_s / out["bare_per_s"]
@@ -779,6 +782,8 @@ def backlog_rows(name: str, f: dict[str, Any]) -> list[Row]:
     outcomes = ", ".join(f"{o} {n:,.0f}" for o, n in f["outcomes"].items())
     topics = ", ".join(f"{t} {r:,.0f}" for t, r in f["topic_per_s"].items())
     cpu = f"{f['cpu_seconds']:.1f} s CPU in {f['seconds']:.1f} s"
+    batches = max(f.get("batches", 0.0), 1.0)
+    busy = f"{f.get('batches', 0):,.0f} batches, {f.get('batch_seconds', 0.0):.1f} s in them"
     done = f"{f['events']:,}: {outcomes}; {f['decisions']:,.0f} decisions"
     rows = [(name, "events/s (worker)", f"{f['per_s']:,.0f}", done)]
     if "bare_per_s" in f:
@@ -792,6 +797,7 @@ def backlog_rows(name: str, f: dict[str, Any]) -> list[Row]:
         ("", "CPU s per 1,000 events", f"{1000 * f['cpu_seconds'] / f['counted']:.2f}", cpu),
         ("", "peak RSS MB", f"{f['peak_rss_mb']:,.0f}", f"VmHWM {f['hwm_mb']:,.0f}"),
         ("", "ready s", f"{f['ready_s']:.1f}", f"replica caught up {_seconds(f)}"),
+        ("", "events per batch", f"{f['outcomes'].get('processed', 0) / batches:,.0f}", busy),
     ]
 
 
