@@ -12,7 +12,9 @@ microseconds per event of each step the worker and the replica take:
   counting the event as pending (as ``FeedbackReplica.user_facts`` does, without
   the recommendations);
 - ``UserActivity.learn_one``, what the replica adds per feedback record;
-- ``ProductState.to_dict`` + ``from_dict``, paid once per product per batch.
+- ``ProductState.to_dict`` + ``from_dict``, paid once per product per batch;
+- facts and the default rules on them, the facts built whole (``build_facts``) or as the
+  worker builds them, each group when a rule first reads it (``lazy_facts``), with the ratio.
 
 Figures, no pass/fail.
 """
@@ -31,7 +33,8 @@ from typing import Any
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-from streams.facts import build_facts, tick_facts  # noqa: E402
+from rules import DEFAULT_RULES, MemoryStore, RuleSet, load_rules  # noqa: E402
+from streams.facts import build_facts, lazy_facts, tick_facts  # noqa: E402
 from streams.schemas import ClickEvent, ProductEvent, ReviewEvent, SaleEvent  # noqa: E402
 from streams.scoring import Sentiment  # noqa: E402
 from streams.state import ProductState  # noqa: E402
@@ -112,6 +115,41 @@ def facts_all(events: list[Any], states: dict[str, ProductState], users: UserAct
             build_facts(trigger, e, states[e.product_id], sentiment, user=user, versions=VERSIONS)
 
 
+def decide_all(
+    events: list[Any],
+    states: dict[str, ProductState],
+    users: UserActivity,
+    rules: RuleSet,
+    lazy: bool,
+) -> None:
+    """Facts of every event (not ticks), whole or lazy, and the rules evaluated on them."""
+    store = MemoryStore()
+    for e in events:
+        if isinstance(e, tuple):
+            continue
+        trigger = TRIGGERS[type(e)]
+        sentiment = SENTIMENT if trigger == "review" else None
+        state = states[e.product_id]
+        if lazy:
+            user = None if trigger == "product" else _later(users, e)
+            f: Any = lazy_facts(trigger, e, state, sentiment, user=user, versions=VERSIONS)
+        else:
+            known = (
+                None
+                if trigger == "product"
+                else users.facts(e.user_id, e.product_id, e.ts, pending=e)
+            )
+            f = build_facts(trigger, e, state, sentiment, user=known, versions=VERSIONS)
+        rules.evaluate(trigger, f, store, e.ts)
+
+
+TRIGGERS = {ClickEvent: "click", SaleEvent: "sale", ReviewEvent: "review", ProductEvent: "product"}
+
+
+def _later(users: UserActivity, e: Any) -> Callable[[], dict[str, Any]]:
+    return lambda: users.facts(e.user_id, e.product_id, e.ts, pending=e)
+
+
 def learn_all(events: list[Any], users: UserActivity) -> None:
     for e in events:
         if not isinstance(e, tuple):
@@ -155,6 +193,9 @@ def main() -> None:
     facts_us = best(args.repeat, lambda: facts_all(timed, states, users), n)
     learn_us = best(args.repeat, lambda: learn_all(timed, UserActivity()), n)
     dump = best(args.repeat, lambda: [s.to_dict() for s in states.values()], len(states))
+    rules = load_rules(DEFAULT_RULES)
+    eager_us = best(args.repeat, lambda: decide_all(timed, states, users, rules, False), n)
+    lazy_us = best(args.repeat, lambda: decide_all(timed, states, users, rules, True), n)
     print(
         f"{n:,} events over {args.products:,} products, {args.users:,} users; best of {args.repeat}, one core"
     )
@@ -162,6 +203,10 @@ def main() -> None:
     print(f"  facts (build_facts + user)     {facts_us:6.2f} us/event")
     print(f"  user activity (replica learn)  {learn_us:6.2f} us/event")
     print(f"  to_dict / from_dict            {dump:6.2f} / {restore:.2f} us per product and batch")
+    print(f"  facts + default rules, whole   {eager_us:6.2f} us/event")
+    print(
+        f"  facts + default rules, lazy    {lazy_us:6.2f} us/event ({lazy_us / eager_us:.2f} x whole)"
+    )
 
 
 if __name__ == "__main__":

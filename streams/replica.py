@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import orjson
@@ -190,11 +190,18 @@ class FeedbackReplica:
     ) -> dict[str, Any]:
         """The user facts of ``event`` (learned or not), with the user's top
         ``recommendations`` product ids (none asked: the fact is left out)."""
-        pending = self._in_flight(event)
-        facts = self.users.facts(event.user_id, event.product_id, event.ts, pending=pending)
+        facts = self.user_facts_later(event)()
         if recommendations > 0:
             facts["user_top_recommendations"] = self.top_items(event.user_id, recommendations)
         return facts
+
+    def user_facts_later(
+        self, event: ReviewEvent | ClickEvent | SaleEvent
+    ) -> Callable[[], dict[str, Any]]:
+        """Count ``event`` in flight now; the function returned gives its user facts (without
+        recommendations) as of now, if called before the replica learns anything more."""
+        pending, users = self._in_flight(event), self.users
+        return lambda: users.facts(event.user_id, event.product_id, event.ts, pending=pending)
 
     def _in_flight(self, event: ReviewEvent | ClickEvent | SaleEvent) -> list[InputEvent]:
         """This user's events evaluated here but not yet back from the log, ``event`` last.

@@ -47,6 +47,14 @@ from pydantic import BaseModel
 from streams.schemas import ClickEvent, InputEvent, SaleEvent
 
 DAY = 86_400.0
+#: The facts :meth:`UserActivity.facts` gives.
+USER_FACTS = (
+    "user_product_views",
+    "user_product_orders",
+    "user_carts_abandoned",
+    "user_orders_total",
+    "user_value_total",
+)
 _NEVER = float("-inf")
 
 
@@ -162,8 +170,8 @@ class UserActivity:
         learned first, in order (the event being evaluated and others of its batch, which
         reach this state later through the log), nothing changed."""
         user = self._users.get(user_id) or _User()
-        events = [pending] if isinstance(pending, BaseModel) else list(pending or ())
-        mine = [e for e in events if isinstance(e, ClickEvent | SaleEvent) and e.user_id == user_id]
+        events = (pending,) if isinstance(pending, BaseModel) else pending or ()
+        mine = [e for e in events if isinstance(e, _LEARNED) and e.user_id == user_id]
         if mine:
             user = self._with(user, mine)
         product = user.products.get(product_id)
@@ -206,6 +214,8 @@ class UserActivity:
 
 
 _ACTIONS = frozenset({"view", "add_to_cart", "remove_from_cart", "sale"})
+#: The events users facts learn (a tuple: ``ClickEvent | SaleEvent`` makes a union per call).
+_LEARNED = (ClickEvent, SaleEvent)
 
 
 def sale_value(event: SaleEvent) -> float:

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from rules import DEFAULT_RULES, MemoryStore, RuleSet, load_rules
 from rules.facts import FACTS, facts_for
-from streams.facts import build_facts, builder, tick_facts
+from streams.facts import PRODUCT_GROUPS, build_facts, builder, lazy_facts, tick_facts
 from streams.metrics import Metrics
 from streams.replica import FeedbackReplica
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
@@ -268,3 +268,53 @@ def test_top_recommendations_are_ranked_only_when_a_rule_reads_them() -> None:
     )
     assert facts.get("user_top_recommendations") == ["p9"] == facts["user_top_recommendations"]
     assert asked[1:] == [("w", 4)], "computed once, on the first read"
+
+
+@pytest.mark.parametrize("history", ["busy", "new"])
+def test_lazy_facts_read_as_the_built_ones(history: str) -> None:
+    shop = busy_shop() if history == "busy" else Shop()
+    ts, absent = T0 + 48 * 3600 + 10, object()
+    versions = {"sentiment": "sent-1", "recommender": "pop-1"}
+    events = [
+        (shop.event("review", ts, text="broke", rating=1), Sentiment(-0.9, "negative", 0.9, "s2")),
+        (shop.event("click", ts + 1, action="view", session_id="s"), None),
+        (shop.event("sale", ts + 2, quantity=2, price=19, order_id="o", category_id="c9"), None),
+        (shop.event("product", ts + 3, stock=7), None),
+    ]
+    for event, sentiment in events:
+        shop.state.apply(event)
+        if sentiment is not None:
+            shop.state.apply_sentiment(event.ts, sentiment.score, True)
+        trigger = type(event).__name__.removesuffix("Event").lower()
+        user = None
+        if not isinstance(event, ProductEvent):
+            user = shop.users.facts(event.user_id, event.product_id, event.ts, pending=event)
+        built = build_facts(trigger, event, shop.state, sentiment, user=user, versions=versions)
+        lazy = lazy_facts(
+            trigger,
+            event,
+            shop.state,
+            sentiment,  # type: ignore[arg-type]
+            user=None if user is None else lambda u=user: u,  # type: ignore[misc]
+            versions=versions,
+        )
+        assert not set(lazy) & set(PRODUCT_GROUPS["windows"]), "nothing computed before a read"
+        for name in sorted(FACTS):
+            assert lazy.get(name, absent) == built.get(name, absent), (trigger, name)
+        assert dict(lazy) == built, trigger
+        if not isinstance(event, ProductEvent):
+            shop.users.apply(event)
+
+
+def test_a_click_s_rules_compute_only_the_facts_they_read() -> None:
+    shop = busy_shop()
+    replica = FeedbackReplica(Settings(), "127.0.0.1:1", Metrics(CollectorRegistry()))
+    build = builder(replica)
+    event = shop.event("click", T0 + 48 * 3600 + 10, action="add_to_cart")
+    shop.state.apply(event)
+    facts = build("click", event, shop.state, None)
+    assert shop.rules.evaluate("click", facts, shop.store, event.ts) == []
+    computed = set(facts)
+    assert "views_1h" in computed and "conversion_24h" in computed  # the click rules read them
+    assert not computed & set(PRODUCT_GROUPS["sentiment"] + PRODUCT_GROUPS["totals"])
+    assert "user_product_views" not in computed  # win-back reads them for views only
