@@ -35,7 +35,7 @@ from graph import KnowledgeGraph
 from models.exceptions import InvalidInputError
 from models.popularity import DecayedPopularity
 from models.reco import Recommender
-from models.reco.events import to_interaction
+from models.reco.events import Interaction, to_interaction
 from models.reco.hybrid import DEFAULT_WEIGHTS
 from models.reco.persist import capture, load, write
 from models.reco.state import digest, to_state
@@ -147,26 +147,26 @@ class RecoReplica:
         if offset < self.skip_below:
             self._outcomes["skipped"] += 1
             return
-        if self.eval_every:
-            self._evaluate(record)
         try:
-            learned = self.rec.learn(record)
+            x = to_interaction(record)  # read once: the evaluation and the learning share it
+        except InvalidInputError as exc:
+            self._invalid(offset, exc)
+            return
+        if self.eval_every and x is not None:
+            self._evaluate(x)
+        try:
+            learned = self.rec.learn_read(record, x)
         except (InvalidInputError, ValueError, TypeError) as exc:
-            log.debug(
-                "feedback record at offset %d not learned by the recommender: %s", offset, exc
-            )
-            self._outcomes["invalid"] += 1
+            self._invalid(offset, exc)
             return
         self._outcomes["learned" if learned else "duplicate"] += 1
 
-    def _evaluate(self, record: dict[str, Any]) -> None:
+    def _invalid(self, offset: int, exc: Exception) -> None:
+        log.debug("feedback record at offset %d not learned by the recommender: %s", offset, exc)
+        self._outcomes["invalid"] += 1
+
+    def _evaluate(self, x: Interaction) -> None:
         """Test then train: was the item in each model's top ``EVAL_K`` for the user?"""
-        try:
-            x = to_interaction(record)
-        except InvalidInputError:
-            return
-        if x is None:
-            return
         seen = self.rec.seen.get(x.user)
         if not seen or x.item in seen:
             return

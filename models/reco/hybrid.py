@@ -50,7 +50,7 @@ from models.exceptions import InvalidInputError, InvalidParameterError
 from models.popularity import DecayedPopularity
 from models.reco.blend import Candidates, LearnedWeights, blend
 from models.reco.cooc import ItemCooccurrence
-from models.reco.events import to_interaction
+from models.reco.events import Interaction, to_interaction
 from models.reco.mf import BPRMF, BiasedMF
 
 SOURCES = ("cooc", "walk", "mf", "popular", "popular_category")
@@ -121,13 +121,16 @@ class Recommender:
 
         A record that cannot be read raises :class:`~models.exceptions.InvalidInputError`
         and changes nothing."""
+        return self.learn_read(record, to_interaction(record))
+
+    def learn_read(self, record: dict[str, Any], x: Interaction | None) -> bool:
+        """:meth:`learn` with the record's interaction already read (``to_interaction``)."""
         try:
             event_id = str(record["event"]["event_id"])
             catalog = record["topic"] == "products"
             item = None if not catalog else str(record["event"]["product_id"])
         except (KeyError, TypeError) as exc:
             raise InvalidInputError(f"not a feedback record: {exc!r}") from exc
-        x = None if catalog else to_interaction(record)
         if event_id in self._recent_set:
             return False
         if x is not None and self.learner is not None:
