@@ -305,3 +305,22 @@ def test_forgotten_items_and_users_leave_rankings_heads_and_purchases(
     for cat in (None, "c0", "c1"):
         assert model.rank("u1", k=4, category_id=cat) == fresh.rank("u1", k=50, category_id=cat)[:4]
     assert model.purchases("u0") == frozenset() and "i3" not in model.purchases("u1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text("abcdef", min_size=1, max_size=3),
+        st.sampled_from([0.0, 1.0, 2.0, 2.5, 7.0]) | st.floats(0.0, 10.0),
+        max_size=40,
+    ),
+    st.integers(-1, 50),
+)
+def test_the_best_are_what_a_heap_of_tuples_gives_ties_by_item(
+    scores: dict[str, float], n: int
+) -> None:
+    import heapq
+    from operator import neg
+
+    expected = heapq.nsmallest(n, zip(map(neg, scores.values()), scores, strict=True))
+    assert popularity_module._best(n, list(scores.values()), scores) == expected  # noqa: SLF001
