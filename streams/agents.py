@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 
-from streams import batching, facts
+from streams import facts
 from streams.codec import Rejection
 from streams.processor import TRACE, BatchProcessor, BatchResult, FactsBuilder, Record
 from streams.sequence import Sequencer
@@ -70,14 +70,14 @@ def register(pulse: Pulse) -> None:
 
     @pulse.app.agent(pulse.topics.inputs, name="pulse-inputs")
     async def inputs(stream: faust.StreamT) -> None:
-        # taken without acks (streams.batching): events are acked here, after their batch is
-        # written, and never when they were fetched before a rebalance (see ``current``)
+        # noack_take: events are acked here, after their batch is written, and never when
+        # they were fetched before a rebalance (see ``current``)
         generation: int | None = None
         mark_applied = getattr(pulse.app.consumer, "mark_applied", None)
         sequencer = Sequencer[faust.EventT]() if hasattr(pulse.app.consumer, "seek_back") else None
         if TRACE:
             stream.add_processor(_trace_in_stream(stream))
-        batches = batching.take(stream, settings.batch_size, settings.batch_within)
+        batches = stream.noack_take(settings.batch_size, settings.batch_within)  # type: ignore[attr-defined]
         async for taken in batches:
             started = time.perf_counter()
             events = current(pulse, taken)

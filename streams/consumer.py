@@ -52,10 +52,6 @@
    it only when the wait expires, which put up to 1.5 s between an event and its
    processing on an idle worker. ``PULSE_FETCH_MAX_WAIT`` sets it (default 0.05 s).
 
-One change is for speed only: the fetch loop runs each message's hand-off up to its first
-suspension itself, and only a hand-off that blocks gets the tasks that let a suspension of
-the flow interrupt it (:class:`Started`); Faust made four tasks for every message.
-
 All five apply to Apache Kafka and the embedded broker alike (:mod:`streams.tansu` builds
 on this consumer). They override private parts of faust-streaming 0.15, pinned in
 ``pyproject.toml``; ``tests/streams/test_consumer.py`` fails if those parts change.
@@ -83,48 +79,6 @@ TRACE = os.environ.get("PULSE_TRACE_DELIVERY") == "1"
 
 #: Messages handed on between two turns given to the event loop.
 YIELD_EVERY = 100
-
-
-class Started:
-    """A coroutine started by hand and blocked on ``pending``, as an awaitable that finishes it.
-
-    The fetch loop runs each message's hand-off up to its first suspension itself: almost
-    always it finishes there (the stream's queue has room, the flow is on), without the two
-    tasks Faust's ``wait_first`` makes per message (10 % of a busy worker). Only a hand-off
-    that blocks is finished this way, as a task that a rebalance can interrupt. ``__await__``
-    delegates as ``yield from`` does, except that the first value comes from ``pending``.
-
-    >>> async def two_steps():
-    ...     await asyncio.sleep(0)
-    ...     return "done"
-    >>> coro = two_steps()
-    >>> asyncio.run(Started(coro, coro.send(None)).wait())
-    'done'
-    """
-
-    __slots__ = ("coro", "pending")
-
-    def __init__(self, coro: Any, pending: Any):
-        self.coro, self.pending = coro, pending
-
-    def __await__(self) -> Any:
-        coro, pending = self.coro, self.pending
-        while True:
-            try:
-                value = yield pending
-            except BaseException as exc:  # noqa: BLE001 - thrown in by the task: pass it on
-                try:
-                    pending = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    pending = coro.send(value)
-                except StopIteration as stop:
-                    return stop.value
-
-    async def wait(self) -> Any:
-        return await self
 
 
 class PulseFlowControl(FlowControlEvent):
@@ -318,15 +272,7 @@ class PulseConsumer(faust_aiokafka.Consumer):
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
-                    handing: Any = self.callback(message)  # a coroutine, run by hand
-                    try:
-                        pending = handing.send(None)  # almost always runs to the end here
-                    except StopIteration:
-                        pass
-                    else:  # blocked: a rebalance (suspend_flow) must not wait for it
-                        await self.wait_first(
-                            Started(handing, pending).wait(), self.suspend_flow.wait()
-                        )
+                    await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     if TRACE:
                         log.info(
                             "trace delivered %s@%d gen %s/%s flow %s suspended %s",

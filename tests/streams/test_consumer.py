@@ -7,26 +7,19 @@ import inspect
 import weakref
 
 import aiokafka
-import pytest
 from aiokafka.consumer import group_coordinator
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.app import PulseApp
-from streams.consumer import (
-    PulseConsumer,
-    PulseConsumerThread,
-    PulseFlowControl,
-    PulseTransport,
-    Started,
-)
+from streams.consumer import PulseConsumer, PulseConsumerThread, PulseFlowControl, PulseTransport
 from streams.tansu import TansuTransport
 
 
 def test_faust_fetch_loop_is_the_one_we_replace() -> None:
     source = inspect.getsource(faust_consumer.Consumer._drain_messages)
     # the stock loop records the read offset after every hand-off, rebalance or not
-    assert "callback(message), self.suspend_flow.wait()" in source  # (we start it by hand)
+    assert "callback(message), self.suspend_flow.wait()" in source
     assert "set_read_offset(tp, offset)" in source
     for name in ("_read_offset", "_add_gap", "_commit_every", "_n_acked", "suspend_flow"):
         assert name in source, f"faust's fetch loop no longer uses {name}"
@@ -186,66 +179,3 @@ def test_queued_messages_survive_a_resume_of_a_flow_already_running() -> None:
         return after_stop, queue.qsize()
 
     assert asyncio.run(go()) == (0, 1)
-
-
-def test_a_hand_off_that_blocks_is_finished_by_a_task_a_suspension_can_interrupt() -> None:
-    """The fetch loop runs a message's hand-off to its first suspension itself; one that
-    blocks is finished by :class:`Started` exactly as ``await`` would have."""
-
-    async def go() -> list[object]:
-        gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        seen: list[object] = []
-
-        async def hand_off(tag: str) -> str:
-            seen.append(f"{tag} started")
-            got = await gate
-            seen.append(f"{tag} got {got}")
-            return tag
-
-        async def blocked_then_failed() -> None:
-            await asyncio.sleep(0)
-            raise ValueError("full")
-
-        coro = hand_off("blocks")
-        pending = coro.send(None)  # suspended on the gate, as a full queue would leave it
-        assert pending is gate
-        task = asyncio.ensure_future(Started(coro, pending).wait())
-        await asyncio.sleep(0)
-        assert not task.done()
-        gate.set_result("room")
-        seen.append(await task)
-
-        failing = blocked_then_failed()
-        with pytest.raises(ValueError, match="full"):
-            await Started(failing, failing.send(None)).wait()
-
-        stuck: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        async def waits() -> None:
-            try:
-                await stuck
-            finally:
-                seen.append("cleaned up")
-
-        interrupted = waits()
-        task = asyncio.ensure_future(Started(interrupted, interrupted.send(None)).wait())
-        await asyncio.sleep(0)
-        task.cancel()  # what wait_first does to the hand-off when the flow is suspended
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert stuck.cancelled()
-        return seen
-
-    assert asyncio.run(go()) == ["blocks started", "blocks got room", "blocks", "cleaned up"]
-
-
-def test_faust_stream_parts_the_batching_take_uses() -> None:
-    """:func:`streams.batching.take` is Faust's ``noack_take`` without the block on the buffer
-    while the agent holds a batch; it uses the same private parts of the stream."""
-    from faust import streams
-
-    source = inspect.getsource(streams.Stream.noack_take)
-    for part in ("self.add_processor(add_to_buffer)", "self._enable_passive(", "buffer_consuming"):
-        assert part in source, f"faust's noack_take no longer has {part}"
-    assert "self._processors.remove(add_to_buffer)" in source
-    assert "self.current_event" in source and "self.enable_acks = False" in source
