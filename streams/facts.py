@@ -358,17 +358,10 @@ def builder(
         if users is None or isinstance(event, ProductEvent):
             return lazy_facts(trigger, event, state, sentiment, versions=versions)
         user = users.user_facts_later(event)  # counts the event in flight now
-        if recommendations <= 0:
-            return lazy_facts(trigger, event, state, sentiment, user=user, versions=versions)
-        user_id, top = event.user_id, users.top_items
-        return lazy_facts(
-            trigger,
-            event,
-            state,
-            sentiment,
-            user=user,
-            versions=versions,
-            lazy={"user_top_recommendations": lambda: top(user_id, recommendations)},
-        )
+        lazy = None
+        if recommendations > 0:
+            user_id, top = event.user_id, users.top_items
+            lazy = {"user_top_recommendations": lambda: top(user_id, recommendations)}
+        return lazy_facts(trigger, event, state, sentiment, user=user, versions=versions, lazy=lazy)
 
     return facts
