@@ -41,6 +41,8 @@ PRUNE_INTERVAL = 60.0
 #: request limit); a larger payload is cut and says so in ``pulse.truncated_from``.
 DEAD_LETTER_MAX_BYTES = 900_000
 MAX_KEY_BYTES = 4096
+#: The feedback log's only partition (:mod:`streams.replica` follows it alone).
+FEEDBACK_PARTITION = 0
 
 
 def register(pulse: Pulse) -> None:
@@ -206,14 +208,15 @@ async def _emit(pulse: Pulse, result: BatchResult) -> None:
     def messages() -> Iterator[Message]:
         for record, why in result.dead_letters:
             yield _dead_letter(pulse, record, why)
-        for topic, out in (
-            (topics.scored, result.scored),
-            (topics.decisions, result.decisions),
-            (topics.feedback, result.feedback),
-        ):
+        for topic, out in ((topics.scored, result.scored), (topics.decisions, result.decisions)):
             name = topic.get_topic_name()
             for key, value in out:
                 yield name, key, value, None, None
+        # the log's one partition, named: the replicas read partition 0 and nothing else, and
+        # the producer's partitioner would hash every key (pure-Python murmur2) to find it
+        name = topics.feedback.get_topic_name()
+        for key, value in result.feedback:
+            yield name, key, value, FEEDBACK_PARTITION, None
 
     await send_all(pulse.app, messages())
 

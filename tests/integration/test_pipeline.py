@@ -8,6 +8,7 @@ import time
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.producing import publish
 from streams.settings import Settings
@@ -139,3 +140,31 @@ def test_two_workers_split_partitions_and_route_product_queries(
     for worker in (first, second):
         for pid in products:
             assert worker.get(f"/products/{pid}")["totals"]["views"] == 1, (worker.url, pid)
+
+
+def test_a_feedback_topic_found_with_more_partitions_still_feeds_the_replica(
+    spawn_worker, broker, prefix: str
+) -> None:
+    """A feedback topic someone made before Pulse (say, auto-created with the cluster's
+    default partitions) is used as found; every record goes to partition 0, the only one
+    the replicas follow, whatever its key."""
+
+    async def make_feedback_topic() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(f"{prefix}feedback", 3, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(make_feedback_topic())
+    worker = spawn_worker()
+    n = 40
+    items = [("clicks", click(i, pid=f"p{i % 10}")) for i in range(n)]  # ten keys
+    asyncio.run(publish(Settings(topic_prefix=prefix), broker.bootstrap, items))
+    deadline = time.monotonic() + 60
+    while worker.get("/health")["feedback_offset"] < n:
+        assert time.monotonic() < deadline, worker.get("/health")
+        time.sleep(0.3)
+    log = asyncio.run(consume(broker.bootstrap, f"{prefix}feedback", n, timeout=10))
+    assert len(log) == n and {r.partition for r in log} == {0}
