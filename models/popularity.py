@@ -76,6 +76,11 @@ class DecayedPopularity:
         self._cut = math.inf  # every item outside _head has a stored score below _cut
         #: The same, per large category: (members that may be its top, their cut).
         self._category_heads: dict[str, tuple[set[str], float]] = {}
+        #: Pool (global head: None; else a category) -> the pool set it was sorted from, and
+        #: its items as ``(-stored score, item)``, sorted (:meth:`_sorted`).
+        self._ranked: dict[str | None, tuple[Collection[str], list[tuple[float, str]]]] = {}
+        #: Pool -> items whose score or membership changed since it was sorted.
+        self._changed: dict[str | None, set[str]] = {}
 
     def __len__(self) -> int:
         """Number of items tracked."""
@@ -101,6 +106,14 @@ class DecayedPopularity:
         category = self._category.get(item_id)
         if category is not None and category in self._category_heads:
             self._enter_category_head(category, item_id, raw)
+        ranked = self._ranked
+        if ranked:  # sorted pools holding the item (the global head, its category's) are stale
+            cached = ranked.get(None)
+            if cached is not None and item_id in cached[0]:
+                self._changed[None].add(item_id)
+            cached = ranked.get(category) if category is not None else None
+            if cached is not None and item_id in cached[0]:
+                self._changed[category].add(item_id)
         if purchased:
             self._remember_purchase(user_id, item_id)
         if len(scores) > self.max_items:
@@ -160,6 +173,8 @@ class DecayedPopularity:
             scores[item] *= factor
         self._head, self._cut = None, math.inf
         self._category_heads.clear()
+        self._ranked.clear()  # every stored score changed
+        self._changed.clear()
         self._forget([item for item, score in scores.items() if score == 0.0])
 
     def _top(self, n: int, category_id: str | None) -> list[tuple[float, str]]:
@@ -173,7 +188,27 @@ class DecayedPopularity:
             pool = self._head if self._head is not None else self._build_head()
         else:
             return _best(n, list(scores.values()), scores)
-        return _best(n, list(map(scores.__getitem__, pool)), pool)
+        return self._sorted(category_id, pool)[:n]
+
+    def _sorted(self, key: str | None, pool: Collection[str]) -> list[tuple[float, str]]:
+        """``pool``'s items as ``(-stored score, item)``, sorted: kept from the last call for
+        the same pool, with only the items changed since sorted in again (rankings come
+        every few events, between which a few of a head's items move; sorting the whole
+        head each time was most of a hybrid recommendation's time)."""
+        scores = self._scores
+        cached = self._ranked.get(key)
+        changed = self._changed.get(key)
+        if cached is None or cached[0] is not pool or changed is None:
+            ranked = sorted(zip(map(neg, map(scores.__getitem__, pool)), pool, strict=True))
+        else:
+            ranked = cached[1]
+            if changed:
+                ranked = [entry for entry in ranked if entry[1] not in changed]
+                ranked.extend((-scores[item], item) for item in changed if item in pool)
+                ranked.sort()  # a sorted run and a few more: linear
+        self._ranked[key] = (pool, ranked)
+        self._changed[key] = set()
+        return ranked
 
     def _build_head(self) -> set[str]:
         """Cache the items scoring at least the ``HEAD_SIZE``-th best; scores only grow, so
@@ -225,6 +260,8 @@ class DecayedPopularity:
     def _leave(self, category_id: str, item_id: str) -> None:
         members = self._members[category_id]
         members.discard(item_id)
+        if category_id in self._changed:
+            self._changed[category_id].add(item_id)
         cached = self._category_heads.get(category_id)
         if cached is not None and item_id in cached[0]:
             del self._category_heads[category_id]  # it may no longer hold the top: rebuilt
@@ -268,6 +305,8 @@ class DecayedPopularity:
     def _forget(self, items: Iterable[str]) -> None:
         self._head, self._cut = None, math.inf
         self._category_heads.clear()
+        self._ranked.clear()
+        self._changed.clear()
         for item in items:
             del self._scores[item]
             category = self._category.pop(item, None)

@@ -324,3 +324,38 @@ def test_the_best_are_what_a_heap_of_tuples_gives_ties_by_item(
 
     expected = heapq.nsmallest(n, zip(map(neg, scores.values()), scores, strict=True))
     assert popularity_module._best(n, list(scores.values()), scores) == expected  # noqa: SLF001
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rankings_between_interactions_equal_a_full_sort(seed: int) -> None:
+    """Rankings asked between interactions (each pool's sorted items kept from the ranking
+    before, with only the changed ones sorted in again) equal sorting every item each time,
+    through category moves, head rebuilds, forgotten items and purchases."""
+    import random
+
+    rng = random.Random(seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(popularity_module, "HEAD_SIZE", 6)
+        model = DecayedPopularity(half_life=20.0)
+        for step in range(6_000):
+            roll = rng.random()
+            if roll < 0.6:
+                category = rng.choice(["c0", "c1", "c2", None])
+                model.learn_one(
+                    rng.choice("uv"),
+                    f"i{rng.randrange(40)}",
+                    rng.choice([0.0, 1.0, 3.0, 5.0]),
+                    T0 + step * rng.choice([0.0, 1.0]),
+                    category,
+                    purchased=rng.random() < 0.1,
+                )
+            elif roll < 0.62:
+                model.forget_item(f"i{rng.randrange(40)}", buyers=["u", "v"])
+            else:
+                k, cat = rng.randrange(9), rng.choice(["c0", "c1", "c2", None])
+                user = rng.choice(["u", None])
+                skip = model.purchases("u") if user else frozenset()
+                scores, category_of = model._scores, model._category  # noqa: SLF001 - the truth
+                pool = [i for i in scores if cat is None or category_of.get(i) == cat]
+                want = sorted((i for i in pool if i not in skip), key=lambda i: (-scores[i], i))
+                assert [i for i, _ in model.rank(user, k, cat)] == want[:k], (step, k, cat)
