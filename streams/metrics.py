@@ -53,9 +53,10 @@ class Metrics:
             ["topic", "reason"],
             registry=r,
         )
-        self.gc_frozen = Gauge(
-            "pulse_gc_frozen_objects",
-            "Objects in Python's permanent generation (gc.freeze), after the last freeze.",
+        self.gc_freezes = Counter(
+            "pulse_gc_freezes",
+            "Times the objects then alive were moved out of Python's cyclic collection "
+            "(gc.freeze, every PULSE_GC_FREEZE_INTERVAL s).",
             registry=r,
         )
         self.batch_duration = Histogram(

@@ -103,8 +103,8 @@ PENDING: dict[str, Pending] = {}
 #: Metrics Pulse exports that the dashboard leaves out on purpose.
 NOT_CHARTED = {
     "pulse_feedback_offset": "a position in the log; the feedback lag panel shows what it means",
-    "pulse_gc_frozen_objects": "a diagnostic of the worker's heap (objects kept out of the "
-    "cyclic collector), read when memory grows; resident memory is charted",
+    "pulse_gc_freezes": "a diagnostic of the worker's heap (how often the objects alive "
+    "were kept out of the cyclic collector); resident memory is charted",
 }
 
 

@@ -55,7 +55,7 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
             await asyncio.sleep(0.05)
             running.cancel()
             assert gc.get_freeze_count() >= frozen + len(garbage)
-            assert metrics.registry.get_sample_value("pulse_gc_frozen_objects") >= len(garbage)
+            assert metrics.registry.get_sample_value("pulse_gc_freezes_total") >= 1
 
         asyncio.run(one_turn())
     finally:
