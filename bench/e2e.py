@@ -305,6 +305,34 @@ def match_latencies(
     return latencies, unmatched
 
 
+def slowest_seconds(
+    stamps: Mapping[str, float], outputs: Iterable[tuple[str | None, float]], n: int = 5
+) -> list[dict[str, float]]:
+    """The ``n`` one-second windows of publication with the slowest worst event, slowest
+    first: when in the run (s after the first event timed), how many events, their worst
+    and median latency. Ticks, snapshots and collections show as the same few seconds.
+
+    >>> slowest_seconds({"a": 0.1, "b": 0.2, "c": 5.5}, [("a", 0.2), ("b", 0.6), ("c", 5.6)], 1)
+    [{'at_s': 0.0, 'events': 2.0, 'max_s': 0.4, 'p50_s': 0.25}]
+    """
+    start = min(stamps.values(), default=0.0)
+    by_second: defaultdict[int, list[float]] = defaultdict(list)
+    for event_id, at in outputs:
+        sent = stamps.get(event_id) if event_id is not None else None
+        if sent is not None:
+            by_second[int(sent - start)].append(at - sent)
+    worst = sorted(by_second.items(), key=lambda kv: -max(kv[1]))[:n]
+    return [
+        {
+            "at_s": float(second),
+            "events": float(len(lat)),
+            "max_s": round(max(lat), 6),
+            "p50_s": round(quantiles(lat, (0.5,))["p50"], 6),
+        }
+        for second, lat in worst
+    ]
+
+
 def histogram_buckets(texts: Iterable[str], name: str) -> dict[float, float]:
     """Cumulative ``le -> count`` of histogram ``name``, summed over labels and texts."""
     buckets: defaultdict[float, float] = defaultdict(float)
@@ -717,6 +745,7 @@ def latency_phase(ctx: Context, sources: Sources, mix: Mix, rate: float) -> dict
         "state_histogram": {f"p{q * 100:g}": histogram_quantile(q, state) for q in QUANTILES},
         "decisions": {"n": len(decisions), "unmatched": unmatched, **quantiles(decisions)},
         "decisions_by_rule": dict(decided.most_common()),
+        "slowest_seconds": slowest_seconds(measured, follower.feedback),
     }
 
 
@@ -826,7 +855,15 @@ def latency_rows(f: dict[str, Any]) -> list[Row]:
         ("", "ms p50/p95/p99 to feedback", ms(a), f"{a['n']:,} events"),
         ("", "ms p50/p95/p99 to state", ms(f["state_histogram"]), "worker's histogram"),
         ("", "ms p50/p95/p99 to decision", ms(d), f"{d['n']:,} decisions: {rules}"),
+        ("", "slowest seconds to feedback", "", _slowest(f.get("slowest_seconds", []))),
     ]
+
+
+def _slowest(worst: list[dict[str, float]]) -> str:
+    return "; ".join(
+        f"{w['at_s']:.0f} s: max {1000 * w['max_s']:,.0f} ms (p50 {1000 * w['p50_s']:,.0f})"
+        for w in worst
+    )
 
 
 def table(figures: dict[str, Any], header: bool = True) -> str:
