@@ -165,6 +165,47 @@ class PulseConsumer(faust_aiokafka.Consumer):
         #: Partition -> seeks back done (:meth:`seek_back`).
         self._seeks_done: dict[Any, int] = {}
 
+    # -- PULSE_TRACE_DELIVERY: what takes a partition out of the fetches and back ------------
+
+    def on_buffer_full(self, tp: Any) -> None:
+        if TRACE:
+            log.info("trace buffer full %s (in recovery %s)", tp, self.app.in_recovery)
+        super().on_buffer_full(tp)
+
+    def on_buffer_drop(self, tp: Any) -> None:
+        if TRACE:
+            log.info("trace buffer drop %s (buffered %s)", tp, tp in self._buffered_partitions)
+        super().on_buffer_drop(tp)
+
+    def pause_partitions(self, tps: Iterable[Any]) -> None:
+        tps = list(tps)
+        if TRACE:
+            log.info("trace pause %s", sorted(map(str, tps)))
+        super().pause_partitions(tps)
+
+    def resume_partitions(self, tps: Iterable[Any]) -> None:
+        tps = list(tps)
+        if TRACE:
+            log.info("trace resume %s", sorted(map(str, tps)))
+        super().resume_partitions(tps)
+
+    def _trace_fetch_set(self) -> None:
+        """Log the assigned partitions left out of the fetches, at most once a second."""
+        now = asyncio.get_running_loop().time()
+        if now < self._trace_next:
+            return
+        self._trace_next = now + 1.0
+        active = self._active_partitions or set()
+        log.info(
+            "trace fetch set: left out %s, paused %s, buffered %s, flow %s",
+            sorted(map(str, set(self.assignment()) - active)),
+            sorted(map(str, self._paused_partitions)),
+            sorted(map(str, self._buffered_partitions)),
+            self.flow_active,
+        )
+
+    _trace_next = 0.0
+
     def mark_applied(self, messages: Iterable[Any]) -> None:
         """Say these messages were applied: acked next, they count for the commit even if
         a rebalance has stopped the flow meanwhile (Faust commits them when partitions
@@ -238,6 +279,8 @@ class PulseConsumer(faust_aiokafka.Consumer):
         try:
             while not (service._stopped.is_set() or fetching._stopped.is_set()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                if TRACE:
+                    self._trace_fetch_set()
                 fetched = self.getmany(timeout=1.0)
                 await self.sleep(0)  # getmany may answer at once, over and over
                 if self.should_stop:
