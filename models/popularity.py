@@ -76,11 +76,11 @@ class DecayedPopularity:
         self._cut = math.inf  # every item outside _head has a stored score below _cut
         #: The same, per large category: (members that may be its top, their cut).
         self._category_heads: dict[str, tuple[set[str], float]] = {}
-        #: Pool (global head: None; else a category) -> the pool set it was sorted from, and
-        #: its items as ``(-stored score, item)``, sorted (:meth:`_sorted`).
-        self._ranked: dict[str | None, tuple[Collection[str], list[tuple[float, str]]]] = {}
-        #: Pool -> items whose score or membership changed since it was sorted.
-        self._changed: dict[str | None, set[str]] = {}
+        #: Pool (global head: None; else a category) -> the pool set it was sorted from, its
+        #: items as ``(-stored score, item)``, sorted, and the items whose score or
+        #: membership changed since (:meth:`_sorted`).
+        self._ranked: dict[str | None, tuple[Collection[str], list[tuple[float, str]], set[str]]]
+        self._ranked = {}
 
     def __len__(self) -> int:
         """Number of items tracked."""
@@ -108,12 +108,10 @@ class DecayedPopularity:
             self._enter_category_head(category, item_id, raw)
         ranked = self._ranked
         if ranked:  # sorted pools holding the item (the global head, its category's) are stale
-            cached = ranked.get(None)
-            if cached is not None and item_id in cached[0]:
-                self._changed[None].add(item_id)
-            cached = ranked.get(category) if category is not None else None
-            if cached is not None and item_id in cached[0]:
-                self._changed[category].add(item_id)
+            for key in (None, category) if category is not None else (None,):
+                cached = ranked.get(key)
+                if cached is not None and item_id in cached[0]:
+                    cached[2].add(item_id)
         if purchased:
             self._remember_purchase(user_id, item_id)
         if len(scores) > self.max_items:
@@ -174,7 +172,6 @@ class DecayedPopularity:
         self._head, self._cut = None, math.inf
         self._category_heads.clear()
         self._ranked.clear()  # every stored score changed
-        self._changed.clear()
         self._forget([item for item, score in scores.items() if score == 0.0])
 
     def _top(self, n: int, category_id: str | None) -> list[tuple[float, str]]:
@@ -197,17 +194,15 @@ class DecayedPopularity:
         head each time was most of a hybrid recommendation's time)."""
         scores = self._scores
         cached = self._ranked.get(key)
-        changed = self._changed.get(key)
-        if cached is None or cached[0] is not pool or changed is None:
+        if cached is None or cached[0] is not pool:
             ranked = sorted(zip(map(neg, map(scores.__getitem__, pool)), pool, strict=True))
         else:
-            ranked = cached[1]
+            ranked, changed = cached[1], cached[2]
             if changed:
                 ranked = [entry for entry in ranked if entry[1] not in changed]
                 ranked.extend((-scores[item], item) for item in changed if item in pool)
                 ranked.sort()  # a sorted run and a few more: linear
-        self._ranked[key] = (pool, ranked)
-        self._changed[key] = set()
+        self._ranked[key] = (pool, ranked, set())
         return ranked
 
     def _build_head(self) -> set[str]:
@@ -260,8 +255,8 @@ class DecayedPopularity:
     def _leave(self, category_id: str, item_id: str) -> None:
         members = self._members[category_id]
         members.discard(item_id)
-        if category_id in self._changed:
-            self._changed[category_id].add(item_id)
+        if (cached_ranking := self._ranked.get(category_id)) is not None:
+            cached_ranking[2].add(item_id)
         cached = self._category_heads.get(category_id)
         if cached is not None and item_id in cached[0]:
             del self._category_heads[category_id]  # it may no longer hold the top: rebuilt
@@ -306,7 +301,6 @@ class DecayedPopularity:
         self._head, self._cut = None, math.inf
         self._category_heads.clear()
         self._ranked.clear()
-        self._changed.clear()
         for item in items:
             del self._scores[item]
             category = self._category.pop(item, None)
