@@ -295,14 +295,19 @@ def match_latencies(
     >>> match_latencies({"e1": 10.0}, [("e1", 10.25), ("tick:p:1", 11.0), (None, 12.0)])
     ([0.25], 2)
     """
-    latencies, unmatched = [], 0
+    outputs = list(outputs)
+    latencies = [at - sent for sent, at in _matched(stamps, outputs)]
+    return latencies, len(outputs) - len(latencies)
+
+
+def _matched(
+    stamps: Mapping[str, float], outputs: Iterable[tuple[str | None, float]]
+) -> Iterator[tuple[float, float]]:
+    """``(published, output)`` times of the outputs that name an event of ``stamps``."""
     for event_id, at in outputs:
         sent = stamps.get(event_id) if event_id is not None else None
-        if sent is None:
-            unmatched += 1
-        else:
-            latencies.append(at - sent)
-    return latencies, unmatched
+        if sent is not None:
+            yield sent, at
 
 
 def slowest_seconds(
@@ -317,10 +322,8 @@ def slowest_seconds(
     """
     start = min(stamps.values(), default=0.0)
     by_second: defaultdict[int, list[float]] = defaultdict(list)
-    for event_id, at in outputs:
-        sent = stamps.get(event_id) if event_id is not None else None
-        if sent is not None:
-            by_second[int(sent - start)].append(at - sent)
+    for sent, at in _matched(stamps, outputs):
+        by_second[int(sent - start)].append(at - sent)
     worst = sorted(by_second.items(), key=lambda kv: -max(kv[1]))[:n]
     return [
         {
