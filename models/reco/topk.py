@@ -23,13 +23,45 @@ def top_items(
     want = min(n, k + len(exclude))
     if want <= 0:
         return []
-    if want < n:
-        threshold = np.partition(scores, n - want)[n - want]
-        cut = np.flatnonzero(scores >= threshold)  # every tie of the last one, for a fair id order
-    else:
-        cut = np.arange(n)
+    cut = at_least(scores, want) if want < n else np.arange(n)
     ranked = sorted((-float(scores[j]), ids[j]) for j in cut.tolist())
     return [(item, -neg) for neg, item in ranked if item not in exclude][:k]
+
+
+#: Blocks of :func:`at_least` hold this many scores at least, and number at least this many
+#: times the scores wanted; shorter vectors are partitioned whole.
+MIN_BLOCK, BLOCKS_PER_WANTED = 16, 8
+
+
+def at_least(scores: np.ndarray, want: int) -> np.ndarray:
+    """The indices, ascending, of every score at least the ``want``-th largest (its ties
+    too: a fair order by id among them), ``0 < want < len(scores)``.
+
+    A long vector is cut by block maxima first: the ``want``-th largest maximum of the
+    blocks is at most the ``want``-th largest score, so every score at or above that one
+    lies in a block whose maximum is at or above it, or in the tail after the last whole
+    block; only those are partitioned. Same indices; a ranking over 100,000 items spent
+    ~1 ms in partitioning them all (most of a win-back's recommendations).
+
+    >>> scores = np.array([5.0, 1.0, 7.0, 7.0, 2.0] * 40)
+    >>> at_least(scores, 3).tolist() == np.flatnonzero(scores >= 7.0).tolist()
+    True
+    """
+    n = len(scores)
+    size = n // (BLOCKS_PER_WANTED * want)
+    if size >= MIN_BLOCK:
+        blocks = n // size
+        maxima = scores[: blocks * size].reshape(blocks, size).max(axis=1)
+        tail = np.arange(blocks * size, n)
+        if not (np.isnan(maxima).any() or np.isnan(scores[tail]).any()):
+            floor = np.partition(maxima, blocks - want)[blocks - want]
+            chosen = np.flatnonzero(maxima >= floor)
+            index = np.concatenate(((chosen[:, None] * size + np.arange(size)).ravel(), tail))
+            kept = scores[index]
+            threshold = np.partition(kept, len(kept) - want)[len(kept) - want]
+            return index[kept >= threshold]
+    threshold = np.partition(scores, n - want)[n - want]
+    return np.flatnonzero(scores >= threshold)
 
 
 def top_dict(
