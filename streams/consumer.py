@@ -268,23 +268,6 @@ class PulseConsumer(faust_aiokafka.Consumer):
                 self._unacked_messages.discard(message)
         notify(self._waiting_for_ack)
 
-    async def _hand_on(self, message: Any) -> None:
-        """Give ``message`` to its streams. Faust awaits each hand-off in ``wait_first``
-        beside the flow's suspension (a rebalance cuts a blocked hand-off short), four
-        futures and a turn of the loop per message: ~9 % of a busy worker's main thread
-        (py-spy). Here the hand-off's first step runs at once, and only one that has to
-        wait (a full stream queue, stopped flow, the conductor's lock) is finished as
-        Faust does."""
-        handing: Any = self.callback(message)
-        if self.suspend_flow.is_set():  # a rebalance began: exactly Faust's way
-            await self.wait_first(handing, self.suspend_flow.wait())
-            return
-        try:
-            waiting = handing.send(None)
-        except StopIteration:
-            return  # handed on without waiting: the usual case
-        await self.wait_first(_Rest(handing, waiting), self.suspend_flow.wait())
-
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover - thread loop
         """Fetch and hand on messages until stopped (Faust's loop, with fix 1 above)."""
         service, fetching = cast(Any, self), cast(Any, fetcher)
@@ -332,7 +315,7 @@ class PulseConsumer(faust_aiokafka.Consumer):
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
-                    await self._hand_on(message)
+                    await self.wait_first(self.callback(message), self.suspend_flow.wait())
                     if TRACE:
                         log.info(
                             "trace delivered %s@%d gen %s/%s flow %s suspended %s",
@@ -365,33 +348,6 @@ class PulseConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
-
-
-class _Rest:
-    """The rest of a coroutine that has run up to its first wait (it yielded ``waiting``),
-    as an awaitable: a task driving it waits on ``waiting`` first, then steps the
-    coroutine on, cancellation included, as if the task had started it."""
-
-    __slots__ = ("coro", "waiting")
-
-    def __init__(self, coro: Any, waiting: Any):
-        self.coro, self.waiting = coro, waiting
-
-    def __await__(self) -> Any:
-        coro, waiting = self.coro, self.waiting
-        while True:
-            try:
-                sent = yield waiting
-            except BaseException as exc:  # thrown into the task (its cancellation)
-                try:
-                    waiting = coro.throw(exc)
-                except StopIteration as done:
-                    return done.value
-                continue
-            try:
-                waiting = coro.send(sent)
-            except StopIteration as done:
-                return done.value
 
 
 class PulseTransport(faust_aiokafka.Transport):

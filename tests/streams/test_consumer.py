@@ -12,13 +12,7 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.app import PulseApp
-from streams.consumer import (
-    PulseConsumer,
-    PulseConsumerThread,
-    PulseFlowControl,
-    PulseTransport,
-    _Rest,
-)
+from streams.consumer import PulseConsumer, PulseConsumerThread, PulseFlowControl, PulseTransport
 from streams.tansu import TansuTransport
 
 
@@ -185,44 +179,3 @@ def test_queued_messages_survive_a_resume_of_a_flow_already_running() -> None:
         return after_stop, queue.qsize()
 
     assert asyncio.run(go()) == (0, 1)
-
-
-def test_the_rest_of_a_hand_off_that_waits_finishes_as_a_task_would() -> None:
-    """:class:`~streams.consumer._Rest`: a hand-off's first step runs in the fetch loop;
-    one that has to wait is finished in a task, and cancelling that task cancels it."""
-
-    async def hand_off(ready: asyncio.Future[int], log: list[str]) -> int:
-        try:
-            value = await ready  # a full stream queue
-            await asyncio.sleep(0)
-            return value + 1
-        finally:
-            log.append("left")
-
-    async def run() -> tuple[int, list[str], list[str]]:
-        loop = asyncio.get_running_loop()
-        finished: list[str] = []
-        ready: asyncio.Future[int] = loop.create_future()
-        coro = hand_off(ready, finished)
-        waiting = coro.send(None)
-        assert waiting is ready, "the first step stops at the wait"
-        task = asyncio.ensure_future(_Rest(coro, waiting))
-        await asyncio.sleep(0)
-        assert not task.done()
-        ready.set_result(41)
-        result = await task
-        cancelled: list[str] = []
-        blocked: asyncio.Future[int] = loop.create_future()
-        coro = hand_off(blocked, cancelled)
-        task = asyncio.ensure_future(_Rest(coro, coro.send(None)))
-        await asyncio.sleep(0)
-        task.cancel()  # as wait_first does when the flow is suspended first
-        try:
-            await task
-        except asyncio.CancelledError:
-            cancelled.append("cancelled")
-        return result, finished, cancelled
-
-    result, finished, cancelled = asyncio.run(run())
-    assert result == 42 and finished == ["left"]
-    assert cancelled == ["left", "cancelled"]
