@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from graph.aspects import extract_aspects, language, review_sentiment
+from graph.aspects_en import sentences
 from graph.knowledge import KnowledgeGraph
 from graph.queries import product_aspects
 
@@ -124,3 +125,20 @@ def test_english_aspects_of_real_reviews(en_reviews: list[dict[str, str]]) -> No
     electronics = product_aspects(g, "electronics", k=8)
     assert {"price", "sound", "quality"} <= {a["aspect"] for a in electronics["praised"]}
     assert {"battery", "software"} <= {a["aspect"] for a in electronics["complained"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Works.  Great!\tNice", ["Works.", "Great!", "Nice"]),
+        ("fine; \n\n but the strap broke", ["fine;", "but the strap broke"]),
+        ("Loud BUT\tclear", ["Loud", "BUT\tclear"]),
+        ("a butterfly but no\nnet", ["a butterfly", "but no", "net"]),
+        ("x \n  y:z", ["x", "y:z"]),
+        ("   ", []),
+    ],
+)
+def test_sentences_split_after_punctuation_at_line_breaks_and_before_but(
+    text: str, expected: list[str]
+) -> None:
+    assert sentences(text) == expected
