@@ -1,7 +1,8 @@
 """The knowledge graph: one ``apply(record)`` per feedback-log record, and nothing else changes it.
 
 A record is the feedback log's value as a dict (``streams.processor.feedback_record``):
-``{"topic": "clicks" | "sales" | "reviews" | "products", "event": {...}, "sentiment"?: {...}}``.
+``{"topic": "clicks" | "sales" | "reviews" | "products", "event": {...}, "sentiment"?: {...},
+"aspects"?: [...]}``.
 
 - a click: ``viewed`` (view +1, favourite +2) or ``carted`` (add +1, remove -1) from the
   user to the product, and ``co_viewed`` with the user's last ``co_recent`` viewed
@@ -9,7 +10,10 @@ A record is the feedback log's value as a dict (``streams.processor.feedback_rec
 - a sale: ``bought`` (its ``quantity`` summed) and ``co_bought`` likewise;
 - a review: ``reviewed`` (sentiment summed, latest rating) and ``has_aspect`` from the
   product to each aspect of its text (mentions, sentiment sum, positive and negative
-  mentions), the sentiment being the record's score or the rating's (:mod:`graph.aspects`);
+  mentions), the sentiment being the record's score or the rating's (:mod:`graph.aspects`).
+  The aspects are the record's own when it carries them (the worker that scored the review
+  extracted them once, with the same :func:`~graph.aspects.extract_aspects`), else
+  extracted here from the text;
 - any event with a ``category_id``: ``in_category`` from the product to the category.
 
 Everything is a function of the records and their order: event times drive
@@ -56,6 +60,8 @@ from graph.schema import (
 )
 from graph.store import GraphStore
 
+#: Longest aspect name taken from a record (a longer one: the text's aspects are extracted).
+MAX_CARRIED_CHARS = 100
 #: Edge type and weight increment of each click action.
 CLICKS = {
     "view": (VIEWED, 1.0),
@@ -122,7 +128,7 @@ class KnowledgeGraph(GraphStore):
         self._recent: deque[str] = deque()
         self._recent_set: set[str] = set()
         self.id_bytes = 0  # sys.getsizeof of the event ids remembered
-        self._handlers: dict[str, Callable[[dict[str, Any], Any, float], None]] = {
+        self._handlers: dict[str, Callable[[dict[str, Any], Mapping[str, Any], float], None]] = {
             "clicks": self._click,
             "sales": self._sale,
             "reviews": self._review,
@@ -152,7 +158,7 @@ class KnowledgeGraph(GraphStore):
             self.counters["duplicates"] += 1
             return False
         try:
-            handler(event, record.get("sentiment"), float(ts))
+            handler(event, record, float(ts))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidEventError(f"event {event_id!r} not applied ({exc!r})") from None
         if self.dedup_ids:
@@ -179,7 +185,7 @@ class KnowledgeGraph(GraphStore):
 
     # -- one handler per topic: read every field first, then change the graph ----------------
 
-    def _click(self, event: dict[str, Any], sentiment: Any, ts: float) -> None:
+    def _click(self, event: dict[str, Any], record: Mapping[str, Any], ts: float) -> None:
         user, product = str(event["user_id"]), str(event["product_id"])
         etype, inc = CLICKS[event["action"]]
         category = event.get("category_id")
@@ -190,7 +196,7 @@ class KnowledgeGraph(GraphStore):
         self.touch(etype, u, p, ts, inc * scale)
         self._category(p, category, ts, scale)
 
-    def _sale(self, event: dict[str, Any], sentiment: Any, ts: float) -> None:
+    def _sale(self, event: dict[str, Any], record: Mapping[str, Any], ts: float) -> None:
         user, product = str(event["user_id"]), str(event["product_id"])
         quantity = float(event.get("quantity", 1))
         category = event.get("category_id")
@@ -201,11 +207,11 @@ class KnowledgeGraph(GraphStore):
         self._val[e] += quantity
         self._category(p, category, ts, scale)
 
-    def _review(self, event: dict[str, Any], sentiment: Any, ts: float) -> None:
+    def _review(self, event: dict[str, Any], record: Mapping[str, Any], ts: float) -> None:
         user, product, text = str(event["user_id"]), str(event["product_id"]), event["text"]
         rating, category = event.get("rating"), event.get("category_id")
-        score = review_sentiment(sentiment, rating)
-        found = self.aspects(text, event.get("lang"))[: self.max_aspects] if self.aspects else []
+        score = review_sentiment(record.get("sentiment"), rating)
+        found = self._aspects(text, event.get("lang"), record.get("aspects"))
         scale = self.advance(ts)
         u, p = self.node(USER, user), self.node(PRODUCT, product)
         e = self.touch(REVIEWED, u, p, ts, scale)
@@ -213,9 +219,23 @@ class KnowledgeGraph(GraphStore):
             self._val[e] += score
         if rating is not None:
             self._a[e] = float(rating)
-        for aspect, _sentence in found:
+        for aspect in found:
             self._mention(p, aspect, score, ts, scale)
         self._category(p, category, ts, scale)
+
+    def _aspects(self, text: str, lang: str | None, carried: Any) -> list[str]:
+        """A review's aspects: those its record carries when this graph extracts as the
+        worker that wrote it does (:func:`~graph.aspects.extract_aspects`) and the record
+        holds a list of names, else extracted from ``text``; at most ``max_aspects``."""
+        if self.aspects is None:
+            return []
+        if (
+            self.aspects is extract_aspects
+            and type(carried) is list
+            and all(type(a) is str and 0 < len(a) <= MAX_CARRIED_CHARS for a in carried)
+        ):
+            return carried[: self.max_aspects]
+        return [aspect for aspect, _ in self.aspects(text, lang)[: self.max_aspects]]
 
     def _pair(self, user: str, product: str) -> tuple[int, int]:
         """Ids of the user and product nodes, created when new (inlined: the hot path)."""
@@ -227,7 +247,7 @@ class KnowledgeGraph(GraphStore):
             p = self._new_node(PRODUCT, product)
         return u, p
 
-    def _product(self, event: dict[str, Any], sentiment: Any, ts: float) -> None:
+    def _product(self, event: dict[str, Any], record: Mapping[str, Any], ts: float) -> None:
         product, category = str(event["product_id"]), event.get("category_id")
         scale = self.advance(ts)
         if category is not None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 
+from graph.aspects import extract_aspects
 from streams import facts
 from streams.codec import Rejection
 from streams.processor import TRACE, BatchProcessor, BatchResult, FactsBuilder, Record
@@ -59,6 +60,8 @@ def register(pulse: Pulse) -> None:
         rules=lambda: pulse.rules.current,
         facts=facts_builder(pulse),
         read_decision=pulse.read_decision,
+        # a review's aspects extracted once, here, and carried to every replica's graph
+        aspects=extract_aspects if settings.graph_enabled else None,
     )
     lock = asyncio.Lock()
     pruners = [

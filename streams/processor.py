@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from graph.aspects import Extractor
 from rules import EvalStats, RuleSet
 from streams.codec import Rejection, decode
 from streams.schemas import InputEvent, ReviewEvent
@@ -156,9 +157,13 @@ class BatchResult:
 
 
 def feedback_record(
-    topic: str, event: InputEvent, sentiment: Sentiment | None = None
+    topic: str,
+    event: InputEvent,
+    sentiment: Sentiment | None = None,
+    aspects: list[str] | None = None,
 ) -> tuple[bytes, bytes]:
-    """Key and value of an event's feedback-log record.
+    """Key and value of an event's feedback-log record; a review's carries its aspects
+    when given (every replica's graph takes them instead of extracting them again).
 
     >>> from streams.schemas import ClickEvent
     >>> e = ClickEvent(event_id="e1", ts=1.7e9, user_id="u", product_id="p", action="view")
@@ -171,6 +176,8 @@ def feedback_record(
     }
     if sentiment is not None:
         value["sentiment"] = sentiment.fields()
+    if aspects is not None:
+        value["aspects"] = aspects
     return event.event_id.encode(), orjson.dumps(value)
 
 
@@ -195,6 +202,7 @@ class BatchProcessor:
         rules: Callable[[], RuleSet] | None = None,
         facts: FactsBuilder | None = None,
         read_decision: Callable[[str], float | None] = lambda key: None,
+        aspects: Extractor | None = None,
     ):
         self.load_product = load_product
         self.is_seen = is_seen
@@ -206,6 +214,8 @@ class BatchProcessor:
         self.rules = rules
         self.facts = facts
         self.read_decision = read_decision
+        #: Extracts a review's aspects once, for its feedback record (None: left to replicas).
+        self.aspects = aspects
         #: The newest event time applied so far (seen ids are stamped with it).
         self.newest_ts = 0.0
         #: product id -> (the table value this processor last wrote, its live state and
@@ -344,8 +354,20 @@ class BatchProcessor:
             result.scored.append(scored_record(event, scored))
         result.seen[event.event_id] = (record.partition, seen_at)
         result.last_applied = (event, state, scored)
-        result.feedback.append(feedback_record(record.topic, event, scored))
+        aspects = self._aspects(event) if isinstance(event, ReviewEvent) else None
+        result.feedback.append(feedback_record(record.topic, event, scored, aspects))
         result.outcomes[record.topic, "processed"] += 1
+
+    def _aspects(self, review: ReviewEvent) -> list[str] | None:
+        """The review's aspects for its feedback record (None when not extracted here, or
+        when extraction fails: each replica then tries, as without this)."""
+        if self.aspects is None:
+            return None
+        try:
+            return [aspect for aspect, _ in self.aspects(review.text, review.lang)]
+        except Exception:  # the event still applies; the replicas extract or count it
+            log.exception("aspects of review %s not extracted", review.event_id)
+            return None
 
     def _load(self, product_id: str, record: Record) -> tuple[ProductState, dict[str, int], int]:
         stored = self.load_product(product_id)

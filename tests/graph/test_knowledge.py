@@ -81,6 +81,26 @@ def test_reviews_carry_sentiment_rating_and_aspects() -> None:
     assert g.counters["aspect_mentions"] == 3
 
 
+def test_a_review_carrying_its_aspects_is_not_extracted_again() -> None:
+    g = KnowledgeGraph(half_life=None)
+    carried = review("u1", "p", T0, "The battery is great.", score=0.9)
+    g.apply({**carried, "aspects": ["screen", "sound quality"]})
+    assert edge(g, HAS_ASPECT, (PRODUCT, "p"), (3, "screen")) is not None
+    assert edge(g, HAS_ASPECT, (PRODUCT, "p"), (3, "sound quality")) is not None
+    assert edge(g, HAS_ASPECT, (PRODUCT, "p"), (3, "battery")) is None, "taken, not extracted"
+    unreadable = [[1], ["x" * 101], [""], "battery", None]
+    for i, aspects in enumerate(unreadable):  # extracted from the text instead
+        g.apply({**review(f"v{i}", f"q{i}", T0, "The battery is great."), "aspects": aspects})
+        assert edge(g, HAS_ASPECT, (PRODUCT, f"q{i}"), (3, "battery")) is not None, aspects
+    own = KnowledgeGraph(half_life=None, aspects=lambda text, lang: [("lens", text)])
+    own.apply({**carried, "aspects": ["screen"]})  # another extractor: its own aspects
+    assert edge(own, HAS_ASPECT, (PRODUCT, "p"), (3, "lens")) is not None
+    assert edge(own, HAS_ASPECT, (PRODUCT, "p"), (3, "screen")) is None
+    none = KnowledgeGraph(half_life=None, aspects=None)
+    none.apply({**carried, "aspects": ["screen"]})
+    assert none.counters["aspect_mentions"] == 0
+
+
 def test_products_link_categories_and_nothing_else() -> None:
     g = KnowledgeGraph(half_life=None)
     g.apply(

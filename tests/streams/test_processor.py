@@ -223,6 +223,29 @@ def test_a_review_the_model_cannot_score_is_dead_lettered_alone() -> None:
     assert "sentiment model failed" in result.dead_letters[0][1].detail
 
 
+def test_a_reviews_aspects_are_extracted_once_into_its_feedback_record() -> None:
+    def extract(text: str, lang: str | None) -> list[tuple[str, str]]:
+        if "💥" in text:
+            raise RuntimeError("extractor bug")
+        return [(word, text) for word in text.split()]
+
+    store = Store()
+    processor = BatchProcessor(
+        store.products.get, store.seen.__contains__, 4096, clock=lambda: TS, aspects=extract
+    )
+    batch = [Record("reviews", 0, 0, b"p1", review(0, "lens strap"), TS)]
+    batch += [Record("reviews", 0, 1, b"p1", review(1, "💥 x"), TS)]
+    batch += [Record("clicks", 0, 0, b"p1", click(2), TS)]
+    result = processor.process(batch)
+    feedback = [orjson.loads(value) for _, value in result.feedback]
+    assert feedback[0]["aspects"] == ["lens", "strap"]
+    assert "aspects" not in feedback[1], "a failed extraction is left to the replicas"
+    assert "aspects" not in feedback[2]
+    assert result.outcomes == {("reviews", "processed"): 2, ("clicks", "processed"): 1}
+    plain = BatchProcessor(store.products.get, store.seen.__contains__, 4096, clock=lambda: TS)
+    assert "aspects" not in orjson.loads(plain.process(batch[:1]).feedback[0][1])
+
+
 def test_a_late_event_is_remembered_from_when_it_was_seen() -> None:
     """Seen ids carry the newest event time applied, so pruning by event time cannot forget
     a late event (ts far behind the stream) before its retry arrives."""
