@@ -336,6 +336,27 @@ def slowest_seconds(
     ]
 
 
+def medians_by_window(
+    stamps: Mapping[str, float], outputs: Iterable[tuple[str | None, float]], width: float = 10.0
+) -> list[float]:
+    """The median latency of the events published in each ``width`` seconds of the run, in
+    order (a window without events gives 0.0): whether the worker keeps pace all along or
+    falls behind as its state grows, which one p99 over the run does not tell.
+
+    >>> medians_by_window({"a": 0.0, "b": 1.0, "c": 12.0}, [("a", 0.1), ("b", 1.3), ("c", 13.0)])
+    [0.2, 1.0]
+    """
+    start = min(stamps.values(), default=0.0)
+    by_window: defaultdict[int, list[float]] = defaultdict(list)
+    for sent, at in _matched(stamps, outputs):
+        by_window[int((sent - start) // width)].append(at - sent)
+    last = max(by_window, default=-1)
+    return [
+        round(quantiles(by_window[w], (0.5,))["p50"], 6) if by_window.get(w) else 0.0
+        for w in range(last + 1)
+    ]
+
+
 def histogram_buckets(texts: Iterable[str], name: str) -> dict[float, float]:
     """Cumulative ``le -> count`` of histogram ``name``, summed over labels and texts."""
     buckets: defaultdict[float, float] = defaultdict(float)
@@ -749,6 +770,7 @@ def latency_phase(ctx: Context, sources: Sources, mix: Mix, rate: float) -> dict
         "decisions": {"n": len(decisions), "unmatched": unmatched, **quantiles(decisions)},
         "decisions_by_rule": dict(decided.most_common()),
         "slowest_seconds": slowest_seconds(measured, follower.feedback),
+        "feedback_p50_by_10s": medians_by_window(measured, follower.feedback),
     }
 
 
@@ -859,7 +881,12 @@ def latency_rows(f: dict[str, Any]) -> list[Row]:
         ("", "ms p50/p95/p99 to state", ms(f["state_histogram"]), "worker's histogram"),
         ("", "ms p50/p95/p99 to decision", ms(d), f"{d['n']:,} decisions: {rules}"),
         ("", "slowest seconds to feedback", "", _slowest(f.get("slowest_seconds", []))),
+        ("", "ms p50 to feedback by 10 s", "", _series(f.get("feedback_p50_by_10s", []))),
     ]
+
+
+def _series(medians: list[float]) -> str:
+    return " ".join(f"{1000 * m:,.0f}" for m in medians)
 
 
 def _slowest(worst: list[dict[str, float]]) -> str:
