@@ -320,10 +320,7 @@ def slowest_seconds(
     >>> slowest_seconds({"a": 0.1, "b": 0.2, "c": 5.5}, [("a", 0.2), ("b", 0.6), ("c", 5.6)], 1)
     [{'at_s': 0.0, 'events': 2.0, 'max_s': 0.4, 'p50_s': 0.25}]
     """
-    start = min(stamps.values(), default=0.0)
-    by_second: defaultdict[int, list[float]] = defaultdict(list)
-    for sent, at in _matched(stamps, outputs):
-        by_second[int(sent - start)].append(at - sent)
+    by_second = _by_window(stamps, outputs, 1.0)
     worst = sorted(by_second.items(), key=lambda kv: -max(kv[1]))[:n]
     return [
         {
@@ -346,15 +343,24 @@ def medians_by_window(
     >>> medians_by_window({"a": 0.0, "b": 1.0, "c": 12.0}, [("a", 0.1), ("b", 1.3), ("c", 13.0)])
     [0.2, 1.0]
     """
-    start = min(stamps.values(), default=0.0)
-    by_window: defaultdict[int, list[float]] = defaultdict(list)
-    for sent, at in _matched(stamps, outputs):
-        by_window[int((sent - start) // width)].append(at - sent)
+    by_window = _by_window(stamps, outputs, width)
     last = max(by_window, default=-1)
     return [
         round(quantiles(by_window[w], (0.5,))["p50"], 6) if by_window.get(w) else 0.0
         for w in range(last + 1)
     ]
+
+
+def _by_window(
+    stamps: Mapping[str, float], outputs: Iterable[tuple[str | None, float]], width: float
+) -> dict[int, list[float]]:
+    """Latencies of the matched outputs by ``width``-second window of publication (0: the
+    first ``width`` seconds after the first event timed)."""
+    start = min(stamps.values(), default=0.0)
+    by_window: defaultdict[int, list[float]] = defaultdict(list)
+    for sent, at in _matched(stamps, outputs):
+        by_window[int((sent - start) // width)].append(at - sent)
+    return by_window
 
 
 def histogram_buckets(texts: Iterable[str], name: str) -> dict[float, float]:
