@@ -13,7 +13,9 @@ A record is the feedback log's value as a dict (``streams.processor.feedback_rec
   mentions), the sentiment being the record's score or the rating's (:mod:`graph.aspects`).
   The aspects are the record's own when it carries them (the worker that scored the review
   extracted them once, with the same :func:`~graph.aspects.extract_aspects`), else
-  extracted here from the text;
+  extracted here from the text; so is each aspect's sentiment, when the record carries
+  ``aspect_scores`` (the score of the clause naming each aspect: "great screen, but the
+  battery dies" praises the screen and blames the battery);
 - any event with a ``category_id``: ``in_category`` from the product to the category.
 
 Everything is a function of the records and their order: event times drive
@@ -211,7 +213,10 @@ class KnowledgeGraph(GraphStore):
         user, product, text = str(event["user_id"]), str(event["product_id"]), event["text"]
         rating, category = event.get("rating"), event.get("category_id")
         score = review_sentiment(record.get("sentiment"), rating)
-        found = self._aspects(text, event.get("lang"), record.get("aspects"))
+        found, from_record = self._aspects(text, event.get("lang"), record.get("aspects"))
+        scores = None
+        if found and from_record:  # the clauses' scores go with the record's aspects
+            scores = _scores(record.get("aspect_scores"), len(found))
         scale = self.advance(ts)
         u, p = self.node(USER, user), self.node(PRODUCT, product)
         e = self.touch(REVIEWED, u, p, ts, scale)
@@ -219,23 +224,24 @@ class KnowledgeGraph(GraphStore):
             self._val[e] += score
         if rating is not None:
             self._a[e] = float(rating)
-        for aspect in found:
-            self._mention(p, aspect, score, ts, scale)
+        for i, aspect in enumerate(found):
+            self._mention(p, aspect, score if scores is None else scores[i], ts, scale)
         self._category(p, category, ts, scale)
 
-    def _aspects(self, text: str, lang: str | None, carried: Any) -> list[str]:
-        """A review's aspects: those its record carries when this graph extracts as the
-        worker that wrote it does (:func:`~graph.aspects.extract_aspects`) and the record
-        holds a list of names, else extracted from ``text``; at most ``max_aspects``."""
+    def _aspects(self, text: str, lang: str | None, carried: Any) -> tuple[list[str], bool]:
+        """A review's aspects, at most ``max_aspects``, and whether they are the record's:
+        those it carries when this graph extracts as the worker that wrote it does
+        (:func:`~graph.aspects.extract_aspects`) and it holds a list of names, else
+        extracted from ``text``."""
         if self.aspects is None:
-            return []
+            return [], False
         if (
             self.aspects is extract_aspects
             and type(carried) is list
             and all(type(a) is str and 0 < len(a) <= MAX_CARRIED_CHARS for a in carried)
         ):
-            return carried[: self.max_aspects]
-        return [aspect for aspect, _ in self.aspects(text, lang)[: self.max_aspects]]
+            return carried[: self.max_aspects], True
+        return [aspect for aspect, _ in self.aspects(text, lang)[: self.max_aspects]], False
 
     def _pair(self, user: str, product: str) -> tuple[int, int]:
         """Ids of the user and product nodes, created when new (inlined: the hot path)."""
@@ -280,6 +286,22 @@ class KnowledgeGraph(GraphStore):
             if types[e] == etype and dst[e] != p and last[e] >= horizon:
                 self.touch(co_type, p, dst[e], ts, scale)
                 found += 1
+
+
+def _scores(carried: Any, n: int) -> list[float | None] | None:
+    """The first ``n`` carried clause scores, when the record holds at least ``n`` of them,
+    each a number in [-1, 1] or null; else None (the review's score for every aspect).
+
+    >>> _scores([0.5, -0.75, None], 2), _scores([0.5], 2), _scores([2.0], 1), _scores("x", 1)
+    ([0.5, -0.75], None, None, None)
+    """
+    if type(carried) is not list or len(carried) < n:
+        return None
+    scores = carried[:n]
+    for value in scores:
+        if value is not None and (type(value) not in (int, float) or not -1.0 <= value <= 1.0):
+            return None
+    return [None if v is None else float(v) for v in scores]
 
 
 def _check(

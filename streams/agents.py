@@ -60,8 +60,9 @@ def register(pulse: Pulse) -> None:
         rules=lambda: pulse.rules.current,
         facts=facts_builder(pulse),
         read_decision=pulse.read_decision,
-        # a review's aspects extracted once, here, and carried to every replica's graph
-        aspects=extract_aspects if settings.graph_enabled else None,
+        # a review's aspects, extracted once, here: its complaints count in the product's
+        # state, and its feedback record carries them to every replica's graph
+        aspects=extract_aspects,
     )
     lock = asyncio.Lock()
     pruners = [

@@ -186,9 +186,8 @@ def warm_up(pulse: Pulse) -> threading.Thread:
         started = time.perf_counter()
         try:
             pulse.sentiment.warm()
-            if pulse.replica is not None and pulse.replica.graph is not None:
-                for text in WARM_TEXTS:
-                    extract_aspects(text)
+            for text in WARM_TEXTS:  # the agent extracts every review's aspects
+                extract_aspects(text)
         except Exception:  # a model or lexicon that fails here fails on a review later
             log.exception("warm-up failed")
             return

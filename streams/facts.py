@@ -4,9 +4,11 @@
 has just been applied to its product's state; :func:`tick_facts` for a product
 re-read on a timer. Product windows end at the trigger's event time (``ts``).
 A fact Pulse could not supply (no views for a conversion, no rating, a
-detector still learning) is ``None``; facts Pulse does not compute yet (review
-aspects, from the graph) are absent. User facts come from the caller (the
-feedback replica's :meth:`~streams.replica.FeedbackReplica.user_facts`).
+detector still learning) is ``None``. A review's aspects (``review_aspects``,
+``review_negative_aspects``) come from the caller's :class:`~streams.mentions.Mention`
+list, absent without one; the ``aspect_top_negative*`` facts from the product's
+complaint windows. User facts come from the caller (the feedback replica's
+:meth:`~streams.replica.FeedbackReplica.user_facts`).
 
 >>> from streams.schemas import SaleEvent
 >>> state = ProductState()
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from models.anomaly import MODEL_VERSION as ANOMALY_VERSION
+from streams.mentions import Mention
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
 from streams.scoring import Sentiment
 from streams.state import ProductState
@@ -50,21 +53,29 @@ def build_facts(
     *,
     user: Mapping[str, Any] | None = None,
     versions: Mapping[str, str | None] | None = None,
+    mentions: Sequence[Mention] | None = None,
 ) -> dict[str, Any]:
     """The facts of ``event`` on ``trigger``; ``state`` is its product's, after the event.
 
     ``sentiment`` is a review's score; ``user`` the user facts (review, click and
     sale triggers); ``versions`` maps ``sentiment`` and ``recommender`` to the
-    versions in use (a review reports the version that scored it).
+    versions in use (a review reports the version that scored it); ``mentions`` a
+    review's aspects.
     """
     facts = _product(state, event.ts, versions)
-    facts.update(_event(trigger, event, sentiment))  # the event's category and version win
+    # the event's category and version win
+    facts.update(_event(trigger, event, sentiment, mentions))
     if user and not isinstance(event, ProductEvent):
         facts.update(user)
     return facts
 
 
-def _event(trigger: str, event: InputEvent, sentiment: Sentiment | None) -> dict[str, Any]:
+def _event(
+    trigger: str,
+    event: InputEvent,
+    sentiment: Sentiment | None,
+    mentions: Sequence[Mention] | None = None,
+) -> dict[str, Any]:
     """The facts the event itself carries."""
     if TRIGGER_OF.get(type(event)) != trigger:
         raise ValueError(f"a {type(event).__name__} is not a {trigger!r} trigger")
@@ -81,7 +92,7 @@ def _event(trigger: str, event: InputEvent, sentiment: Sentiment | None) -> dict
         facts["sale_price"], facts["sale_amount"] = event.price, sale_value(event)
         facts["order_id"] = event.order_id
     else:
-        _review(facts, event, sentiment)
+        _review(facts, event, sentiment, mentions)
     return facts
 
 
@@ -100,9 +111,17 @@ def tick_facts(
     return facts
 
 
-def _review(facts: dict[str, Any], event: ReviewEvent, sentiment: Sentiment | None) -> None:
+def _review(
+    facts: dict[str, Any],
+    event: ReviewEvent,
+    sentiment: Sentiment | None,
+    mentions: Sequence[Mention] | None,
+) -> None:
     facts["review_rating"], facts["review_text"] = event.rating, event.text
     facts["review_lang"] = event.lang
+    if mentions is not None:
+        facts["review_aspects"] = [m.aspect for m in mentions]
+        facts["review_negative_aspects"] = [m.aspect for m in mentions if m.negative]
     if sentiment is not None:
         facts["review_score"], facts["review_label"] = sentiment.score, sentiment.label
         facts["review_confidence"] = sentiment.confidence
@@ -125,6 +144,7 @@ def _product(
     facts = _totals(state, hour[UNITS])
     facts.update(_windows(hour, day))
     facts.update(_sentiment(state, at))
+    facts.update(_complaints(state, at))
     facts.update(_catalog(state, versions))
     return facts
 
@@ -165,6 +185,22 @@ def _sentiment(state: ProductState, at: float) -> dict[str, Any]:
     return facts
 
 
+def _complaints(state: ProductState, at: float) -> dict[str, Any]:
+    """The aspect with the most complaints in the hour up to ``at``, its count and hourly
+    mean over 24 h (no aspect without complaints in that hour: ``None``, 0, ``None``)."""
+    top = state.complaints.top(at)
+    if top is None:
+        return dict(zip(_COMPLAINT_KEYS, (None, 0, None), strict=True))
+    return dict(zip(_COMPLAINT_KEYS, top, strict=True))
+
+
+_COMPLAINT_KEYS = (
+    "aspect_top_negative",
+    "aspect_top_negative_1h",
+    "aspect_top_negative_hourly_24h",
+)
+
+
 def _catalog(state: ProductState, versions: Mapping[str, str | None] | None) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if (category := state.catalog["category_id"]) is not None:
@@ -203,6 +239,7 @@ PRODUCT_GROUPS: dict[str, tuple[str, ...]] = {
         "conversion_24h",
     ),
     "sentiment": (*_SENTIMENT_KEYS["1h"], *_SENTIMENT_KEYS["24h"]),
+    "complaints": _COMPLAINT_KEYS,
 }
 _GROUP_OF = {name: group for group, names in PRODUCT_GROUPS.items() for name in names}
 _GROUP_OF_WITH_USER = {**_GROUP_OF, **dict.fromkeys(USER_FACTS, "user")}
@@ -218,7 +255,12 @@ class _ProductGroups:
         self._hour_and_day: tuple[Any, Any] | None = None
 
     def makers(self) -> dict[str, Callable[[], Mapping[str, Any]]]:
-        return {"totals": self.totals, "windows": self.windows, "sentiment": self.sentiment}
+        return {
+            "totals": self.totals,
+            "windows": self.windows,
+            "sentiment": self.sentiment,
+            "complaints": self.complaints,
+        }
 
     def _windows_read(self) -> tuple[Any, Any]:
         if self._hour_and_day is None:
@@ -236,6 +278,9 @@ class _ProductGroups:
     def sentiment(self) -> dict[str, Any]:
         return _sentiment(self.state, self.at)
 
+    def complaints(self) -> dict[str, Any]:
+        return _complaints(self.state, self.at)
+
 
 def lazy_facts(
     trigger: str,
@@ -246,6 +291,7 @@ def lazy_facts(
     user: Callable[[], Mapping[str, Any]] | None = None,
     versions: Mapping[str, str | None] | None = None,
     lazy: Mapping[str, Callable[[], Any]] | None = None,
+    mentions: Sequence[Mention] | None = None,
 ) -> LazyFacts:
     """:func:`build_facts`, with each group of product facts (:data:`PRODUCT_GROUPS`) and
     the user facts (``user()``) computed when a rule first reads one of them; ``lazy``:
@@ -261,7 +307,8 @@ def lazy_facts(
     if user is not None and not isinstance(event, ProductEvent):
         groups["user"] = user
         group_of = _GROUP_OF_WITH_USER
-    return LazyFacts(_event(trigger, event, sentiment), lazy, groups=groups, group_of=group_of)
+    facts = _event(trigger, event, sentiment, mentions)
+    return LazyFacts(facts, lazy, groups=groups, group_of=group_of)
 
 
 class LazyFacts(dict[str, Any]):
@@ -338,30 +385,59 @@ class UserFacts(Protocol):
     def top_items(self, user_id: str, k: int) -> list[str]: ...
 
 
+class FactsBuilder(Protocol):
+    """``(trigger, event, product state after the event, the review's sentiment and
+    mentions) -> facts``: what the processor calls after applying an event."""
+
+    def __call__(
+        self,
+        trigger: str,
+        event: InputEvent,
+        state: ProductState,
+        sentiment: Sentiment | None,
+        mentions: Sequence[Mention] | None = None,
+    ) -> dict[str, Any]: ...
+
+
 def builder(
     users: UserFacts | None = None,
     sentiment_version: Callable[[], str | None] = lambda: None,
     recommendations: int = 5,
-) -> Callable[[str, InputEvent, ProductState, Sentiment | None], dict[str, Any]]:
-    """A ``(trigger, event, state, sentiment) -> facts`` function for the processor: the
+) -> FactsBuilder:
+    """A :class:`FactsBuilder` for the processor: the
     facts of :func:`build_facts`, computed as rules read them (:func:`lazy_facts`), with
     user facts from ``users`` (and ``user_top_recommendations``, ``recommendations`` of
     them) and the sentiment model's version read per call."""
 
     def facts(
-        trigger: str, event: InputEvent, state: ProductState, sentiment: Sentiment | None
+        trigger: str,
+        event: InputEvent,
+        state: ProductState,
+        sentiment: Sentiment | None,
+        mentions: Sequence[Mention] | None = None,
     ) -> dict[str, Any]:
         versions = {
             "sentiment": sentiment_version(),
             "recommender": users.recommender_version if users else None,
         }
         if users is None or isinstance(event, ProductEvent):
-            return lazy_facts(trigger, event, state, sentiment, versions=versions)
+            return lazy_facts(
+                trigger, event, state, sentiment, versions=versions, mentions=mentions
+            )
         user = users.user_facts_later(event)  # counts the event in flight now
         lazy = None
         if recommendations > 0:
             user_id, top = event.user_id, users.top_items
             lazy = {"user_top_recommendations": lambda: top(user_id, recommendations)}
-        return lazy_facts(trigger, event, state, sentiment, user=user, versions=versions, lazy=lazy)
+        return lazy_facts(
+            trigger,
+            event,
+            state,
+            sentiment,
+            user=user,
+            versions=versions,
+            lazy=lazy,
+            mentions=mentions,
+        )
 
     return facts

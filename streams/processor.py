@@ -16,7 +16,10 @@ Two kinds of repeats are told apart and neither is applied twice:
 
 Reviews are scored in one model call per batch (:mod:`streams.scoring`); a
 scored review goes to ``reviews.scored``, into the product's sentiment windows
-and, with its sentiment, into the feedback log.
+and, with its sentiment, into the feedback log. Its aspects are extracted and the
+clauses naming them scored in one more call (:mod:`streams.mentions`): its
+complaints (negative mentions) go into the product's complaint windows, and its
+mentions into its feedback record, for every replica's graph.
 
 After an event is applied, the rules for its trigger run over its facts
 (:mod:`streams.facts`). Their dedup and cooldown keys go into a batch-local
@@ -40,6 +43,8 @@ import orjson
 from graph.aspects import Extractor
 from rules import EvalStats, RuleSet
 from streams.codec import Rejection, decode
+from streams.facts import FactsBuilder
+from streams.mentions import Mention, record_fields, review_mentions
 from streams.schemas import InputEvent, ReviewEvent
 from streams.scoring import Scorer, Sentiment, score_texts
 from streams.state import ProductState
@@ -62,8 +67,10 @@ TRIGGERS = {"reviews": "review", "clicks": "click", "sales": "sale", "products":
 #: Product states kept live between batches (the most recently written), so a busy
 #: product is not rebuilt from its stored form for every batch.
 LIVE_STATES = 20_000
-#: (trigger, event, product state after the event, the review's sentiment) -> facts.
-FactsBuilder = Callable[[str, InputEvent, ProductState, "Sentiment | None"], dict[str, Any]]
+
+
+#: An applied event with its product state after it, its sentiment and its mentions.
+Applied = tuple[InputEvent, ProductState, "Sentiment | None", "list[Mention] | None"]
 
 
 def stored_dict(value: Written | StoredProduct) -> StoredProduct:
@@ -152,18 +159,20 @@ class BatchResult:
     rule_errors: int = 0
     #: Time spent building facts and evaluating rules in this batch.
     rule_seconds: float = 0.0
-    #: The event the last record applied (for rules), with its product state and sentiment.
-    last_applied: tuple[InputEvent, ProductState, Sentiment | None] | None = None
+    #: The event the last record applied (for rules), with its product state, sentiment
+    #: and mentions.
+    last_applied: Applied | None = None
 
 
 def feedback_record(
     topic: str,
     event: InputEvent,
     sentiment: Sentiment | None = None,
-    aspects: list[str] | None = None,
+    mentions: Sequence[Mention] | None = None,
 ) -> tuple[bytes, bytes]:
     """Key and value of an event's feedback-log record; a review's carries its aspects
-    when given (every replica's graph takes them instead of extracting them again).
+    and their clauses' scores when given (every replica's graph takes them instead of
+    extracting them again).
 
     >>> from streams.schemas import ClickEvent
     >>> e = ClickEvent(event_id="e1", ts=1.7e9, user_id="u", product_id="p", action="view")
@@ -176,8 +185,8 @@ def feedback_record(
     }
     if sentiment is not None:
         value["sentiment"] = sentiment.fields()
-    if aspects is not None:
-        value["aspects"] = aspects
+    if mentions is not None:
+        value.update(record_fields(mentions))
     return event.event_id.encode(), orjson.dumps(value)
 
 
@@ -214,7 +223,8 @@ class BatchProcessor:
         self.rules = rules
         self.facts = facts
         self.read_decision = read_decision
-        #: Extracts a review's aspects once, for its feedback record (None: left to replicas).
+        #: Extracts a review's aspects once, for its complaints and its feedback record
+        #: (None: no complaints, and aspects left to the replicas).
         self.aspects = aspects
         #: The newest event time applied so far (seen ids are stamped with it).
         self.newest_ts = 0.0
@@ -230,13 +240,14 @@ class BatchProcessor:
         states: dict[str, tuple[ProductState, dict[str, int], int]] = {}
         decoded = [self._decode(record) for record in records]
         sentiments = self._score(decoded)
+        mentions = self._mentions(decoded, sentiments)
         # one rule set per batch, whatever a reload does meanwhile
         rules = self.rules() if self.rules is not None and self.facts is not None else None
         store = BatchStore(self.read_decision)
         for i, record in enumerate(records):
             result.last_applied = None
             try:
-                self._one(record, decoded[i], sentiments.get(i), result, states)
+                self._one(record, decoded[i], sentiments.get(i), mentions.get(i), result, states)
             except Exception as exc:  # a bug must cost one event, never the worker
                 log.exception(
                     "processing %s[%d]@%d failed", record.topic, record.partition, record.offset
@@ -278,9 +289,9 @@ class BatchProcessor:
         self, rules: RuleSet, store: BatchStore, record: Record, result: BatchResult
     ) -> None:
         assert result.last_applied is not None and self.facts is not None
-        event, state, sentiment = result.last_applied
+        event, state, sentiment, mentions = result.last_applied
         trigger = TRIGGERS[record.topic]
-        facts = self.facts(trigger, event, state, sentiment)
+        facts = self.facts(trigger, event, state, sentiment, mentions)
         store.partition = record.partition
         for decision in rules.evaluate(trigger, facts, store, self.clock(), result.rule_stats):
             result.decisions.append(
@@ -307,11 +318,30 @@ class BatchProcessor:
         version = getattr(self.scorer, "version", self.model_version)
         return dict(zip(reviews, score_texts(self.scorer, version, texts), strict=True))
 
+    def _mentions(
+        self, decoded: list[InputEvent | Rejection], sentiments: dict[int, Sentiment | str]
+    ) -> dict[int, list[Mention] | None]:
+        """Each review's mentions (:func:`~streams.mentions.review_mentions`), by index;
+        none for a review its model failed on (it is dead-lettered)."""
+        if self.aspects is None:
+            return {}
+        reviews: list[tuple[int, ReviewEvent, Sentiment | None]] = []
+        for i, event in enumerate(decoded):
+            scored = sentiments.get(i)
+            if isinstance(event, ReviewEvent) and not isinstance(scored, str):
+                reviews.append((i, event, scored))
+        if not reviews:
+            return {}
+        version = getattr(self.scorer, "version", self.model_version)
+        found = review_mentions(self.aspects, self.scorer, version, [r[1:] for r in reviews])
+        return {i: m for (i, _, _), m in zip(reviews, found, strict=True)}
+
     def _one(
         self,
         record: Record,
         event: InputEvent | Rejection,
         sentiment: Sentiment | str | None,
+        mentions: list[Mention] | None,
         result: BatchResult,
         states: dict[str, Any],
     ) -> None:
@@ -352,22 +382,12 @@ class BatchProcessor:
         if scored is not None and isinstance(event, ReviewEvent):
             state.apply_sentiment(event.ts, scored.score, scored.label == "negative")
             result.scored.append(scored_record(event, scored))
+        if mentions:
+            state.apply_complaints(event.ts, [m.aspect for m in mentions if m.negative])
         result.seen[event.event_id] = (record.partition, seen_at)
-        result.last_applied = (event, state, scored)
-        aspects = self._aspects(event) if isinstance(event, ReviewEvent) else None
-        result.feedback.append(feedback_record(record.topic, event, scored, aspects))
+        result.last_applied = (event, state, scored, mentions)
+        result.feedback.append(feedback_record(record.topic, event, scored, mentions))
         result.outcomes[record.topic, "processed"] += 1
-
-    def _aspects(self, review: ReviewEvent) -> list[str] | None:
-        """The review's aspects for its feedback record (None when not extracted here, or
-        when extraction fails: each replica then tries, as without this)."""
-        if self.aspects is None:
-            return None
-        try:
-            return [aspect for aspect, _ in self.aspects(review.text, review.lang)]
-        except Exception:  # the event still applies; the replicas extract or count it
-            log.exception("aspects of review %s not extracted", review.event_id)
-            return None
 
     def _load(self, product_id: str, record: Record) -> tuple[ProductState, dict[str, int], int]:
         stored = self.load_product(product_id)

@@ -41,6 +41,7 @@ from typing import Any
 import orjson
 
 from models.anomaly import SalesVelocity
+from streams.aspect_windows import AspectWindows
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
 from streams.sentiment_windows import SentimentWindows
 from streams.windows import (
@@ -103,7 +104,16 @@ class ProductState:
     anomaly detector, which learns each hour's units as the hour closes.
     """
 
-    __slots__ = ("totals", "catalog", "buckets", "hours", "last_ts", "sentiment", "velocity")
+    __slots__ = (
+        "totals",
+        "catalog",
+        "buckets",
+        "hours",
+        "last_ts",
+        "sentiment",
+        "complaints",
+        "velocity",
+    )
 
     def __init__(self) -> None:
         self.totals: dict[str, Any] = dict.fromkeys(TOTALS, 0)
@@ -113,6 +123,7 @@ class ProductState:
         self.hours: Buckets = {}
         self.last_ts: float = 0.0
         self.sentiment = SentimentWindows()
+        self.complaints = AspectWindows()
         self.velocity = SalesVelocity()
 
     def apply(self, event: InputEvent) -> None:
@@ -130,6 +141,10 @@ class ProductState:
     def apply_sentiment(self, ts: float, score: float, negative: bool) -> None:
         """Count a review's sentiment score (in [-1, 1]) in the 1 h and 24 h windows."""
         self.sentiment.add(ts, score, negative)
+
+    def apply_complaints(self, ts: float, aspects: list[str]) -> None:
+        """Count a review's negative mentions of ``aspects`` in the 1 h and 24 h windows."""
+        self.complaints.add(ts, aspects)
 
     def _advance(self, ts: float) -> None:
         """Move the newest event time forward, dropping buckets that fall out of the windows."""
@@ -269,12 +284,14 @@ class ProductState:
             "hopping_1h": self.hopping_1h(at).as_dict(),
             "hopping_24h": self.hopping_24h(at).as_dict(),
             "sentiment": self.sentiment.summary(at),
+            "complaints_1h": self.complaints.last_hour(at),
             "anomaly_score": self.anomaly_score(at),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able form; :meth:`from_dict` rebuilds the same state exactly."""
-        return {
+        """A JSON-able form; :meth:`from_dict` rebuilds the same state exactly (a state
+        without complaints leaves them out)."""
+        data = {
             "totals": dict(self.totals),
             "catalog": dict(self.catalog),
             "buckets": to_rows(self.buckets),
@@ -283,6 +300,9 @@ class ProductState:
             "sentiment": self.sentiment.to_dict(),
             "velocity": self.velocity.to_state(),
         }
+        if self.complaints:
+            data["complaints"] = self.complaints.to_dict()
+        return data
 
     def to_json(self) -> bytes:
         """The JSON of :meth:`to_dict`'s content, written from the live maps without copying
@@ -293,19 +313,19 @@ class ProductState:
         >>> ProductState.from_dict(orjson.loads(s.to_json())).to_dict() == s.to_dict()
         True
         """
-        sentiment = self.sentiment
-        return orjson.dumps(
-            {
-                "totals": self.totals,
-                "catalog": self.catalog,
-                "buckets": self.buckets,
-                "hours": self.hours,
-                "last_ts": self.last_ts,
-                "sentiment": {"m": sentiment.minutes, "h": sentiment.hours},
-                "velocity": self.velocity.to_state(),
-            },
-            option=orjson.OPT_NON_STR_KEYS,
-        )
+        sentiment, complaints = self.sentiment, self.complaints
+        data = {
+            "totals": self.totals,
+            "catalog": self.catalog,
+            "buckets": self.buckets,
+            "hours": self.hours,
+            "last_ts": self.last_ts,
+            "sentiment": {"m": sentiment.minutes, "h": sentiment.hours},
+            "velocity": self.velocity.to_state(),
+        }
+        if complaints:
+            data["complaints"] = {"m": complaints.minutes, "h": complaints.hours}
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProductState:
@@ -323,6 +343,8 @@ class ProductState:
         state.buckets = from_rows(data["buckets"])
         state.last_ts = float(data["last_ts"])
         state.sentiment = SentimentWindows.from_dict(data.get("sentiment", {}))
+        if (complaints := data.get("complaints")) is not None:
+            state.complaints = AspectWindows.from_dict(complaints)
         hours = data.get("hours")
         state.hours = regroup(state.buckets, 60) if hours is None else from_rows(hours)
         if (velocity := data.get("velocity")) is not None:

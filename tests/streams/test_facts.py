@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from rules import DEFAULT_RULES, MemoryStore, RuleSet, load_rules
 from rules.facts import FACTS, facts_for
 from streams.facts import PRODUCT_GROUPS, build_facts, builder, lazy_facts, tick_facts
+from streams.mentions import Mention
 from streams.metrics import Metrics
 from streams.replica import FeedbackReplica
 from streams.schemas import ClickEvent, InputEvent, ProductEvent, ReviewEvent, SaleEvent
@@ -21,10 +22,8 @@ from streams.users import UserActivity
 
 #: The start of an hour.
 T0 = 1_699_999_200.0
-#: Facts Pulse does not compute yet (they come from the graph).
-NOT_YET = {"aspect_top_negative", "aspect_top_negative_1h", "aspect_top_negative_hourly_24h"}
-NOT_YET_REVIEW = NOT_YET | {"review_aspects", "review_negative_aspects"}
 _ids = itertools.count()
+BOX, LID = Mention("box", 0.5, False), Mention("lid", -0.8, True)
 _TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
@@ -43,25 +42,43 @@ class Shop:
         model = {"click": ClickEvent, "sale": SaleEvent, "review": ReviewEvent}[kind]
         return model(event_id=eid, ts=ts, user_id=user, product_id="p1", **fields)
 
-    def facts(self, event: InputEvent, sentiment: Sentiment | None = None) -> dict[str, Any]:
+    def facts(
+        self,
+        event: InputEvent,
+        sentiment: Sentiment | None = None,
+        mentions: list[Mention] | None = None,
+    ) -> dict[str, Any]:
         """Apply ``event``, then build its facts (user facts count it as pending)."""
         self.state.apply(event)
         if sentiment is not None:
             self.state.apply_sentiment(event.ts, sentiment.score, sentiment.label == "negative")
+        if mentions:
+            self.state.apply_complaints(event.ts, [m.aspect for m in mentions if m.negative])
         user = None
         if not isinstance(event, ProductEvent):
             user = self.users.facts(event.user_id, event.product_id, event.ts, pending=event)
             self.users.apply(event)  # later, through the feedback log
         trigger = type(event).__name__.removesuffix("Event").lower()
         versions = {"sentiment": "sent-1", "recommender": "pop-1"}
-        return build_facts(trigger, event, self.state, sentiment, user=user, versions=versions)
+        return build_facts(
+            trigger, event, self.state, sentiment, user=user, versions=versions, mentions=mentions
+        )
+
+    def decided(
+        self,
+        kind: str,
+        ts: float,
+        sentiment: Sentiment | None = None,
+        mentions: list[Mention] | None = None,
+        **fields: Any,
+    ) -> list[Any]:
+        facts = self.facts(self.event(kind, ts, **fields), sentiment, mentions)
+        return list(self.rules.evaluate(kind, facts, self.store, now=ts))
 
     def fired(
         self, kind: str, ts: float, sentiment: Sentiment | None = None, **fields: Any
     ) -> list[str]:
-        facts = self.facts(self.event(kind, ts, **fields), sentiment)
-        trigger = "review" if kind == "review" else kind
-        return [d.rule_id for d in self.rules.evaluate(trigger, facts, self.store, now=ts)]
+        return [d.rule_id for d in self.decided(kind, ts, sentiment, **fields)]
 
     def feed(self, kind: str, times: list[float], **fields: Any) -> None:
         for ts in times:
@@ -101,8 +118,9 @@ def assert_catalogued(trigger: str, facts: dict[str, Any]) -> None:
 
 def all_triggers(shop: Shop, ts: float) -> dict[str, dict[str, Any]]:
     angry = Sentiment(-0.9, "negative", 0.95, "sent-2")
+    review = shop.event("review", ts, text="Nice box, the lid broke", rating=1, lang="en")
     return {
-        "review": shop.facts(shop.event("review", ts, text="broke", rating=1, lang="en"), angry),
+        "review": shop.facts(review, angry, [BOX, LID]),
         "click": shop.facts(shop.event("click", ts, action="add_to_cart", session_id="s")),
         "sale": shop.facts(shop.event("sale", ts, quantity=2, price=19, order_id="o")),
         "product": shop.facts(shop.event("product", ts, stock=7)),
@@ -118,7 +136,7 @@ def test_facts_have_the_catalogue_names_and_types(history: str) -> None:
     for trigger, facts in all_triggers(shop, T0 + 48 * 3600 + 10).items():
         assert_catalogued(trigger, facts)
         # recommendations come from the replica (test_builder_...); a new product has no category
-        missing = facts_for(trigger) - set(facts) - NOT_YET_REVIEW - {"user_top_recommendations"}
+        missing = facts_for(trigger) - set(facts) - {"user_top_recommendations"}
         assert missing <= ({"category_id"} if history == "new" else set()), sorted(missing)
 
 
@@ -177,6 +195,66 @@ def test_default_rules_escalate_an_angry_review_only() -> None:
     ]
     assert shop.fired("review", ts, glad, user="y", text="great", rating=5) == []
     assert shop.fired("review", ts, angry, user="z", text="meh", rating=4) == []
+
+
+def test_a_review_s_aspects_and_the_product_s_most_blamed_one_are_facts() -> None:
+    facts = all_triggers(busy_shop(), T0 + 48 * 3600 + 10)
+    review = facts["review"]
+    assert (review["review_aspects"], review["review_negative_aspects"]) == (["box", "lid"], ["lid"])
+    for trigger in ("review", "click", "sale", "product", "tick"):
+        got = [facts[trigger][f"aspect_top_negative{s}"] for s in ("", "_1h", "_hourly_24h")]
+        assert got == ["lid", 1, 1 / 24], trigger
+    shop = busy_shop()
+    click = shop.facts(shop.event("click", T0 + 48 * 3600, action="view"))
+    assert (click["aspect_top_negative"], click["aspect_top_negative_1h"]) == (None, 0)
+    assert click["aspect_top_negative_hourly_24h"] is None and "review_aspects" not in click
+
+
+def complain(shop: Shop, ts: float, aspect: str = "battery", user: str = "c") -> list[Any]:
+    """A review that is positive overall and blames ``aspect`` in one clause."""
+    glad = Sentiment(0.4, "positive", 0.7, "s")
+    mentions = [Mention("screen", 0.8, False), Mention(aspect, -0.7, True)]
+    return shop.decided("review", ts, glad, mentions, user=user, text="...", rating=4)
+
+
+def test_default_rules_alert_on_a_spike_of_complaints_about_one_aspect() -> None:
+    shop = busy_shop()
+    ts = T0 + 48 * 3600 + 10
+    for i in range(4):
+        assert complain(shop, ts + i, user=f"c{i}") == []
+    (alert,) = complain(shop, ts + 4, user="c4")
+    assert (alert.rule_id, alert.action, alert.params["topic"]) == (
+        "alert_aspect_complaints",
+        "alert",
+        "battery",
+    )
+    assert alert.reason.startswith("5 complaints about 'battery' on product p1 in the last hour")
+    assert complain(shop, ts + 5, user="c5") == [], "cooldown"
+    praise = [Mention("battery", 0.9, False)]
+    glad = Sentiment(0.9, "positive", 0.9, "s")
+    other = busy_shop()
+    for i in range(8):
+        decided = other.decided("review", ts + i, glad, praise, user=f"g{i}", text=".", rating=5)
+        assert decided == [], "praise is not a complaint"
+
+
+def test_steady_complaints_are_not_a_spike() -> None:
+    shop = busy_shop()
+    start = T0 + 48 * 3600
+    for h in range(24):  # three complaints an hour for a day
+        for i in range(3):
+            shop.facts(
+                shop.event("review", start + h * 3600 + 600 * i, user=f"s{h}-{i}", text="."),
+                Sentiment(0.4, "positive", 0.7, "s"),
+                [Mention("battery", -0.7, True)],
+            )
+    ts = start + 24 * 3600 + 10
+    fired = [complain(shop, ts + i, user=f"c{i}") for i in range(6)]
+    # the last hour holds 23:10 and 23:20, then these six: 8 < 3 x (23 x 3 + 6) / 24
+    assert fired == [[]] * 6
+    # two more: 10 >= 3 x (23 x 3 + 8) / 24, a spike after all
+    later = [[d.rule_id for d in complain(shop, ts + 10 + i, user=f"d{i}")] for i in range(2)]
+    assert later == [[], ["alert_aspect_complaints"]]
 
 
 @pytest.mark.parametrize(("stock", "fires"), [(80, True), (200, False)])
@@ -276,20 +354,25 @@ def test_lazy_facts_read_as_the_built_ones(history: str) -> None:
     ts, absent = T0 + 48 * 3600 + 10, object()
     versions = {"sentiment": "sent-1", "recommender": "pop-1"}
     events = [
-        (shop.event("review", ts, text="broke", rating=1), Sentiment(-0.9, "negative", 0.9, "s2")),
+        (shop.event("review", ts, text="lid broke", rating=1), Sentiment(-0.9, "negative", 0.9, "s2")),
         (shop.event("click", ts + 1, action="view", session_id="s"), None),
         (shop.event("sale", ts + 2, quantity=2, price=19, order_id="o", category_id="c9"), None),
         (shop.event("product", ts + 3, stock=7), None),
     ]
     for event, sentiment in events:
         shop.state.apply(event)
+        mentions = None
         if sentiment is not None:
             shop.state.apply_sentiment(event.ts, sentiment.score, True)
+            shop.state.apply_complaints(event.ts, ["lid"])
+            mentions = [LID]
         trigger = type(event).__name__.removesuffix("Event").lower()
         user = None
         if not isinstance(event, ProductEvent):
             user = shop.users.facts(event.user_id, event.product_id, event.ts, pending=event)
-        built = build_facts(trigger, event, shop.state, sentiment, user=user, versions=versions)
+        built = build_facts(
+            trigger, event, shop.state, sentiment, user=user, versions=versions, mentions=mentions
+        )
         lazy = lazy_facts(
             trigger,
             event,
@@ -297,6 +380,7 @@ def test_lazy_facts_read_as_the_built_ones(history: str) -> None:
             sentiment,  # type: ignore[arg-type]
             user=None if user is None else lambda u=user: u,  # type: ignore[misc]
             versions=versions,
+            mentions=mentions,
         )
         assert not set(lazy) & set(PRODUCT_GROUPS["windows"]), "nothing computed before a read"
         for name in sorted(FACTS):
