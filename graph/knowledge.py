@@ -225,7 +225,8 @@ class KnowledgeGraph(GraphStore):
         if rating is not None:
             self._a[e] = float(rating)
         for i, aspect in enumerate(found):
-            self._mention(p, aspect, score if scores is None else scores[i], ts, scale)
+            own = None if scores is None else scores[i]
+            self._mention(p, aspect, score if own is None else own, ts, scale)
         self._category(p, category, ts, scale)
 
     def _aspects(self, text: str, lang: str | None, carried: Any) -> tuple[list[str], bool]:
@@ -290,7 +291,8 @@ class KnowledgeGraph(GraphStore):
 
 def _scores(carried: Any, n: int) -> list[float | None] | None:
     """The first ``n`` carried clause scores, when the record holds at least ``n`` of them,
-    each a number in [-1, 1] or null; else None (the review's score for every aspect).
+    each a number in [-1, 1] or null (that aspect takes the review's score); else None
+    (the review's score for every aspect).
 
     >>> _scores([0.5, -0.75, None], 2), _scores([0.5], 2), _scores([2.0], 1), _scores("x", 1)
     ([0.5, -0.75], None, None, None)

@@ -7,6 +7,7 @@ import pytest
 from graph.exceptions import InvalidEventError, InvalidParameterError
 from graph.export import edge_data
 from graph.knowledge import KnowledgeGraph
+from graph.queries import product_aspects
 from graph.schema import (
     BOUGHT,
     CARTED,
@@ -99,6 +100,41 @@ def test_a_review_carrying_its_aspects_is_not_extracted_again() -> None:
     none = KnowledgeGraph(half_life=None, aspects=None)
     none.apply({**carried, "aspects": ["screen"]})
     assert none.counters["aspect_mentions"] == 0
+
+
+def test_carried_clause_scores_give_each_aspect_its_own_sentiment() -> None:
+    g = KnowledgeGraph(half_life=None)
+    text = "Great screen, but the battery dies in an hour."
+    mixed = {**review("u1", "p", T0, text, score=-0.2), "aspects": ["screen", "battery"]}
+    g.apply({**mixed, "aspect_scores": [0.6, -0.7]})
+    answer = product_aspects(g, "p")
+    assert [r["aspect"] for r in answer["praised"]] == ["screen"]
+    assert [(r["aspect"], r["mean_sentiment"]) for r in answer["complained"]] == [("battery", -0.7)]
+    unusable = [[0.6], [0.6, 2.0], [0.6, True], [0.6, float("nan")], "x", None]
+    for i, scores in enumerate(unusable):  # the review's own score for every aspect
+        g.apply(
+            {
+                **mixed,
+                "event": {**mixed["event"], "event_id": f"m{i}", "product_id": f"q{i}"},
+                "aspect_scores": scores,
+            }
+        )
+        rows = product_aspects(g, f"q{i}")
+        assert rows["praised"] == [] and len(rows["complained"]) == 2, scores
+    g.apply(
+        {
+            **mixed,
+            "event": {**mixed["event"], "event_id": "n", "product_id": "n"},
+            "aspect_scores": [None, -0.9],
+        }
+    )  # a clause without a score: the review's
+    assert {r["aspect"]: r["mean_sentiment"] for r in product_aspects(g, "n")["complained"]} == {
+        "screen": -0.2,
+        "battery": -0.9,
+    }
+    extracting = {**mixed, "aspects": None, "aspect_scores": [0.6, -0.7]}
+    g.apply({**extracting, "event": {**mixed["event"], "event_id": "x", "product_id": "x"}})
+    assert product_aspects(g, "x")["praised"] == [], "scores go with carried aspects only"
 
 
 def test_products_link_categories_and_nothing_else() -> None:

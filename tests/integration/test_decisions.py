@@ -127,6 +127,45 @@ def test_events_become_explained_decisions_once_across_redelivery_and_restart(
     )
 
 
+#: Reviews that praise the screen and blame the battery, in clauses the bundled model
+#: scores apart (tests/streams/test_mentions.py checks such a pair with it).
+MIXED = [
+    "Great screen, but the battery dies in an hour.",
+    "The screen is bright and sharp, but the battery dies before lunch.",
+    "Screen is excellent but the battery dies far too fast.",
+    "Good screen, but the battery dies by noon.",
+    "I like the screen but the battery is awful.",
+]
+
+
+def test_complaints_about_one_aspect_alert_the_product_team(
+    spawn_worker, broker, prefix: str
+) -> None:
+    worker = spawn_worker()
+    settings = Settings(topic_prefix=prefix)
+    reviews = [
+        (
+            "reviews",
+            event(event_id=f"m{i}", ts=TS + 40 + i, user_id=f"m{i}", product_id="p6", text=t),
+        )
+        for i, t in enumerate(MIXED)
+    ]
+    asyncio.run(publish(settings, broker.bootstrap, reviews[:4]))
+    deadline = time.monotonic() + 30
+    while worker.get("/products/p6?at=latest").get("complaints_1h") != {"battery": 4}:
+        assert time.monotonic() < deadline, worker.get("/products/p6?at=latest")
+        time.sleep(0.2)
+    asyncio.run(publish(settings, broker.bootstrap, [*reviews[4:], *reviews]))  # and retries
+    decisions = asyncio.run(read_all(broker.bootstrap, f"{prefix}decisions", at_least=1))
+    (alert,) = by_rule(decisions)["alert_aspect_complaints"]
+    assert alert["trigger_event_id"] == "m4" and alert["params"]["topic"] == "battery"
+    assert alert["reason"].startswith("5 complaints about 'battery' on product p6 in the last hour")
+    assert worker.get("/products/p6?at=latest")["complaints_1h"] == {"battery": 5}
+    aspects = worker.get("/graph/products/p6/aspects")
+    assert [r["aspect"] for r in aspects["complained"]] == ["battery"]
+    assert "screen" in [r["aspect"] for r in aspects["praised"]], "the screen is praised"
+
+
 BAD_RULE = """rules:
   - id: broken
     description: refers to a fact that does not exist

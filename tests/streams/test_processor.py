@@ -6,6 +6,9 @@ from typing import Any
 
 import orjson
 
+from graph.aspects import extract_aspects
+from rules import DEFAULT_RULES, load_rules
+from streams.facts import build_facts
 from streams.processor import (
     BatchProcessor,
     Record,
@@ -239,6 +242,7 @@ def test_a_reviews_aspects_are_extracted_once_into_its_feedback_record() -> None
     result = processor.process(batch)
     feedback = [orjson.loads(value) for _, value in result.feedback]
     assert feedback[0]["aspects"] == ["lens", "strap"]
+    assert feedback[0]["aspect_scores"] == [-1.0, -1.0], "no model: the one-star rating's"
     assert "aspects" not in feedback[1], "a failed extraction is left to the replicas"
     assert "aspects" not in feedback[2]
     assert result.outcomes == {("reviews", "processed"): 2, ("clicks", "processed"): 1}
@@ -258,3 +262,52 @@ def test_a_late_event_is_remembered_from_when_it_was_seen() -> None:
     assert store.seen["late"] == (0, TS + 100)
     retry = store.run(records([late], start=2))
     assert retry.outcomes == {("clicks", "duplicate"): 1}
+
+
+def test_a_review_s_complaints_count_once_and_its_rules_read_them() -> None:
+    """Each aspect takes its clause's score; the negative ones count in the product's
+    complaint windows (once: a redelivery and a republished id count nothing) and the
+    review's rules see them."""
+
+    def scorer(texts):  # type: ignore[no-untyped-def]
+        return [Verdict(-0.7 if "dies" in t else 0.5) for t in texts]
+
+    seen_facts: list[dict[str, Any]] = []
+
+    def facts(trigger, event, state, sentiment, mentions=None):  # type: ignore[no-untyped-def]
+        f = build_facts(trigger, event, state, sentiment, mentions=mentions)
+        seen_facts.append(f)
+        return f
+
+    store = Store()
+
+    def run(batch: list[Record]) -> Any:
+        processor = BatchProcessor(
+            store.products.get,
+            store.seen.__contains__,
+            4096,
+            scorer=scorer,
+            clock=lambda: TS,
+            rules=lambda: load_rules(DEFAULT_RULES),
+            facts=facts,
+            aspects=extract_aspects,
+        )
+        result = processor.process(batch)
+        for pid, (_partition, value) in result.products.items():
+            store.products[pid] = orjson.loads(value[0])
+        store.seen.update(result.seen)
+        return result
+
+    text = "Great screen, but the battery dies in an hour."
+    batch = [Record("reviews", 0, i, b"p1", review(i, text), TS) for i in range(5)]
+    result = run(batch)
+    feedback = orjson.loads(result.feedback[0][1])
+    assert (feedback["aspects"], feedback["aspect_scores"]) == (["screen", "battery"], [0.5, -0.7])
+    assert seen_facts[0]["review_negative_aspects"] == ["battery"]
+    assert seen_facts[-1]["aspect_top_negative"] == "battery"
+    assert seen_facts[-1]["aspect_top_negative_1h"] == 5
+    assert result.decided["alert_aspect_complaints", "alert"] == 1
+    run(batch)  # redelivered
+    run([Record("reviews", 1, i, b"p1", review(i, text), TS) for i in range(5)])  # republished
+    state = stored_state(store.products["p1"])
+    assert state.complaints.last_hour(TS + 10) == {"battery": 5}
