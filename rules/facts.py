@@ -69,8 +69,13 @@ _REVIEW_ROWS = [
     ("review_rating", "int", "stars 1-5", "the star rating the user gave, when given"),
     ("review_text", "str", "text", "the review's text"),
     ("review_lang", "str", "language tag", "the review's language, when given"),
-    ("review_aspects", "list[str]", "aspect names", "aspects the review mentions (from the graph)"),
-    ("review_negative_aspects", "list[str]", "aspect names", "aspects it speaks of negatively"),
+    ("review_aspects", "list[str]", "aspect names", "aspects the review mentions, in order"),
+    (
+        "review_negative_aspects",
+        "list[str]",
+        "aspect names",
+        "aspects it complains of: named in a clause the model scores negative",
+    ),
 ]
 _CLICK_ROWS = [
     ("click_action", "str", "action", "'view', 'add_to_cart', 'remove_from_cart' or 'favorite'"),
@@ -108,8 +113,13 @@ _PRODUCT_ROWS = [
     ("price", "float", "currency per unit", "list price from the latest product update"),
     ("stock", "int", "units", "units in stock (product updates, minus units sold since)"),
     ("lead_time_days", "float", "days", "restocking lead time from the latest product update"),
-    ("aspect_top_negative", "str", "aspect name", "the aspect with most negative mentions, 1 h"),
-    ("aspect_top_negative_1h", "int", "count", "negative mentions of that aspect in the last 1 h"),
+    (
+        "aspect_top_negative",
+        "str",
+        "aspect name",
+        "the aspect with most complaints (negative mentions) in the last 1 h; none: absent",
+    ),
+    ("aspect_top_negative_1h", "int", "count", "its complaints in the last 1 h (0 without one)"),
     ("aspect_top_negative_hourly_24h", "float", "count per hour", "its hourly mean over 24 h"),
 ]
 _ANOMALY_ROWS = [
