@@ -200,7 +200,10 @@ def test_default_rules_escalate_an_angry_review_only() -> None:
 def test_a_review_s_aspects_and_the_product_s_most_blamed_one_are_facts() -> None:
     facts = all_triggers(busy_shop(), T0 + 48 * 3600 + 10)
     review = facts["review"]
-    assert (review["review_aspects"], review["review_negative_aspects"]) == (["box", "lid"], ["lid"])
+    assert (review["review_aspects"], review["review_negative_aspects"]) == (
+        ["box", "lid"],
+        ["lid"],
+    )
     for trigger in ("review", "click", "sale", "product", "tick"):
         got = [facts[trigger][f"aspect_top_negative{s}"] for s in ("", "_1h", "_hourly_24h")]
         assert got == ["lid", 1, 1 / 24], trigger
@@ -354,7 +357,10 @@ def test_lazy_facts_read_as_the_built_ones(history: str) -> None:
     ts, absent = T0 + 48 * 3600 + 10, object()
     versions = {"sentiment": "sent-1", "recommender": "pop-1"}
     events = [
-        (shop.event("review", ts, text="lid broke", rating=1), Sentiment(-0.9, "negative", 0.9, "s2")),
+        (
+            shop.event("review", ts, text="lid broke", rating=1),
+            Sentiment(-0.9, "negative", 0.9, "s2"),
+        ),
         (shop.event("click", ts + 1, action="view", session_id="s"), None),
         (shop.event("sale", ts + 2, quantity=2, price=19, order_id="o", category_id="c9"), None),
         (shop.event("product", ts + 3, stock=7), None),
