@@ -18,6 +18,8 @@ the noun's lemma (``batteries`` -> ``battery``); a compound keeps its modifier.
 ['battery', 'sound quality', 'delivery']
 >>> [a for a, _ in aspects_en("Battery life is short and it works.")]
 ['battery life']
+>>> [a for a, _ in aspects_en("Too many typos; the two reviewers and my friends agree.")]
+[]
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ STOP = words(
     "couple out up how matter amount surprise site folk detail word wife husband son daughter "
     "friend kid kids family mom dad or and but nor can will would could should may might must "
     "means back hold work works get got make made go take today yesterday tomorrow who "
-    "whom read favorite man woman guy"
+    "whom read favorite man woman guy many few several dozen hundred thousand two three four "
+    "five six seven eight nine ten hand side idea"
 )
 COPULAS = words("is was are were seems seemed looks looked feels felt")
 MAX_MODIFIERS = 3
@@ -80,7 +83,8 @@ def _pos(word: str) -> dict[str, tuple[str, ...]]:
 def _noun(word: str) -> bool:
     if word in STOP or word in OPINION or word in DETERMINERS or len(word) < 2:
         return False
-    return "NOUN" in _pos(word)
+    lemmas = _pos(word).get("NOUN")
+    return lemmas is not None and lemmas[0] not in STOP  # "reviewers", "friends" too
 
 
 def _plural(word: str) -> bool:
