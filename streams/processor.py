@@ -333,7 +333,11 @@ class BatchProcessor:
         if not reviews:
             return {}
         version = getattr(self.scorer, "version", self.model_version)
-        found = review_mentions(self.aspects, self.scorer, version, [r[1:] for r in reviews])
+        try:
+            found = review_mentions(self.aspects, self.scorer, version, [r[1:] for r in reviews])
+        except Exception:  # a bug here must not cost the batch: the reviews apply without
+            log.exception("mentions of %d reviews failed", len(reviews))
+            return {}
         return {i: m for (i, _, _), m in zip(reviews, found, strict=True)}
 
     def _one(

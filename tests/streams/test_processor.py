@@ -246,6 +246,17 @@ def test_a_reviews_aspects_are_extracted_once_into_its_feedback_record() -> None
     assert "aspects" not in feedback[1], "a failed extraction is left to the replicas"
     assert "aspects" not in feedback[2]
     assert result.outcomes == {("reviews", "processed"): 2, ("clicks", "processed"): 1}
+
+    def broken(text: str, lang: str | None) -> list[tuple[str, str]]:
+        return [("lens", None)]  # type: ignore[list-item]  # a clause that is not text
+
+    odd = BatchProcessor(
+        store.products.get, store.seen.__contains__, 4096, clock=lambda: TS, aspects=broken
+    )
+    odd.scorer = lambda texts: [Verdict(0.5) for _ in texts]  # type: ignore[assignment,misc]
+    survived = odd.process(batch[:1])
+    assert survived.outcomes == {("reviews", "processed"): 1}, "a bug in mentions costs nothing"
+    assert "aspects" not in orjson.loads(survived.feedback[0][1])
     plain = BatchProcessor(store.products.get, store.seen.__contains__, 4096, clock=lambda: TS)
     assert "aspects" not in orjson.loads(plain.process(batch[:1]).feedback[0][1])
 
