@@ -28,9 +28,10 @@ from typing import Any
 MINUTE, HOUR = 60, 3_600
 #: (bucket seconds, buckets kept) of the 1 h and the 24 h window.
 _SPANS = ((MINUTE, 60), (HOUR, 24))
-#: Aspects counted in one bucket at most (a product's reviews name a few dozen at most;
-#: a flood of distinct names must not grow a state without bound).
-MAX_ASPECTS_PER_BUCKET = 200
+#: Aspects counted in one bucket at most: a flood of distinct names must not grow a
+#: product's state (and its changelog record) without bound; 84 buckets of 50 short
+#: names stay under 100 KB of JSON.
+MAX_ASPECTS_PER_BUCKET = 50
 #: Counts by aspect in one bucket.
 Counts = dict[str, int]
 
