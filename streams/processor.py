@@ -333,8 +333,9 @@ class BatchProcessor:
         if not reviews:
             return {}
         version = getattr(self.scorer, "version", self.model_version)
+        scorer = getattr(self.scorer, "clauses", self.scorer)  # the live model counts apart
         try:
-            found = review_mentions(self.aspects, self.scorer, version, [r[1:] for r in reviews])
+            found = review_mentions(self.aspects, scorer, version, [r[1:] for r in reviews])
         except Exception:  # a bug here must not cost the batch: the reviews apply without
             log.exception("mentions of %d reviews failed", len(reviews))
             return {}

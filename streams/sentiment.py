@@ -89,6 +89,15 @@ class LiveModel:
         self.metrics.sentiment_reviews.inc(len(texts))
         return predictions
 
+    def clauses(self, texts: Sequence[str]) -> list[Prediction]:
+        """Score the clauses that name a review's aspects (:mod:`streams.mentions`),
+        counted apart from the reviews."""
+        started = time.perf_counter()
+        predictions = self.engine.predict(texts)
+        self.metrics.sentiment_clause_seconds.inc(time.perf_counter() - started)
+        self.metrics.sentiment_clauses.inc(len(texts))
+        return predictions
+
     def warm(self) -> None:
         """Score one English and one Chinese text, uncounted: tokenizers load their
         dictionaries (jieba: about a second) before the first review, not during it."""

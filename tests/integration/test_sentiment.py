@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -88,7 +89,9 @@ def test_reviews_are_scored_in_order_per_product_and_bad_ones_dead_lettered(
         time.sleep(0.3)
     metrics = worker.metrics_text()
     assert 'pulse_sentiment_provider_info{provider="CPUExecutionProvider"} 1.0' in metrics
-    assert "pulse_sentiment_reviews_total 60.0" in metrics
+    assert "pulse_sentiment_reviews_total 60.0" in metrics, "clauses are counted apart"
+    clauses = re.search(r"^pulse_sentiment_clauses_total (\S+)$", metrics, re.MULTILINE)
+    assert clauses is not None and float(clauses.group(1)) > 0, "质量很好，物流也快: two clauses"
 
 
 def test_model_swap_needs_the_token_rejects_broken_models_and_switches_atomically(
