@@ -111,22 +111,6 @@ def tick_facts(
     return facts
 
 
-def lazy_tick_facts(
-    product_id: str,
-    state: ProductState,
-    now: float,
-    *,
-    versions: Mapping[str, str | None] | None = None,
-) -> LazyFacts:
-    """:func:`tick_facts`, each group of product facts computed when a rule first reads
-    one of its facts (a tick reads every active product; most of its rules stop at their
-    first window fact)."""
-    facts = {"event_id": f"tick:{product_id}:{int(now // 60)}", "ts": float(now)}
-    facts["product_id"] = product_id
-    groups = _ProductGroups(state, now, versions).makers()
-    return LazyFacts(facts, groups=groups, group_of=_GROUP_OF)
-
-
 def _review(
     facts: dict[str, Any],
     event: ReviewEvent,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rules import DecisionRecord, EvalStats, RuleSet
-from streams.facts import lazy_tick_facts
+from streams.facts import tick_facts
 from streams.processor import BatchStore, stored_last_ts, stored_partition, stored_state
 from streams.state import ProductState
 from streams.tables import flush_writes, put_at
@@ -144,7 +144,7 @@ class Ticker:
             return None
         product_id = key.decode()
         state = self.state_of(product_id, stored)
-        return lazy_tick_facts(product_id, state, now, versions=versions), partition
+        return tick_facts(product_id, state, now, versions=versions), partition
 
     async def _decide(
         self, rules: RuleSet, candidates: list[bytes], now: float, versions: dict[str, Any]

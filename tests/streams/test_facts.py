@@ -15,7 +15,6 @@ from streams.facts import (
     build_facts,
     builder,
     lazy_facts,
-    lazy_tick_facts,
     tick_facts,
 )
 from streams.mentions import Mention
@@ -401,20 +400,6 @@ def test_lazy_facts_read_as_the_built_ones(history: str) -> None:
         assert dict(lazy) == built, trigger
         if not isinstance(event, ProductEvent):
             shop.users.apply(event)
-
-
-@pytest.mark.parametrize("history", ["busy", "new"])
-def test_lazy_tick_facts_read_as_the_built_ones(history: str) -> None:
-    shop = busy_shop() if history == "busy" else Shop()
-    shop.facts(shop.event("review", T0 + 48 * 3600, text="."), None, [LID])
-    absent, versions = object(), {"sentiment": "s", "recommender": "r"}
-    for now in (T0 + 48 * 3600 + 30, T0 + 49 * 3600 + 1_000):
-        built = tick_facts("p1", shop.state, now, versions=versions)
-        lazy = lazy_tick_facts("p1", shop.state, now, versions=versions)
-        assert set(lazy) == {"event_id", "ts", "product_id"}, "nothing computed before a read"
-        for name in sorted(FACTS):
-            assert lazy.get(name, absent) == built.get(name, absent), name
-        assert dict(lazy) == built
 
 
 def test_a_click_s_rules_compute_only_the_facts_they_read() -> None:
