@@ -155,11 +155,6 @@ class Metrics:
             "the whole review is not scored again).",
             registry=r,
         )
-        self.sentiment_clause_seconds = Counter(
-            "pulse_sentiment_clause_inference_seconds_total",
-            "Time in sentiment model calls on aspects' clauses (one call per batch).",
-            registry=r,
-        )
         self.sentiment_seconds = Histogram(
             "pulse_sentiment_inference_duration_seconds",
             "Time of one sentiment model call (a whole batch of reviews).",
