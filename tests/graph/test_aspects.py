@@ -135,10 +135,13 @@ def test_english_aspects_of_real_reviews(en_reviews: list[dict[str, str]]) -> No
         ("Loud BUT\tclear", ["Loud", "BUT\tclear"]),
         ("a butterfly but no\nnet", ["a butterfly", "but no", "net"]),
         ("x \n  y:z", ["x", "y:z"]),
+        ("Nice screen, though the battery dies", ["Nice screen,", "though the battery dies"]),
+        ("ok although slow, however\tcheap", ["ok", "although slow,", "however\tcheap"]),
+        ("thoughtful whereas", ["thoughtful whereas"]),
         ("   ", []),
     ],
 )
-def test_sentences_split_after_punctuation_at_line_breaks_and_before_but(
+def test_sentences_split_after_punctuation_at_line_breaks_and_before_contrasts(
     text: str, expected: list[str]
 ) -> None:
     assert sentences(text) == expected

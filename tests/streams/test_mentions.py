@@ -117,6 +117,7 @@ def bundled() -> Any:
             "sound quality",
         ),
         ("这个手机屏幕很好，但是电池太差了。", "屏幕", "电池"),
+        ("Nice screen, though the battery dies every afternoon.", "screen", "battery"),
     ],
 )
 def test_the_bundled_model_tells_praise_from_blame_in_one_review(
