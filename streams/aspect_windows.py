@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from streams.windows import sliding_bucket
+
 MINUTE, HOUR = 60, 3_600
 #: (bucket seconds, buckets kept) of the 1 h and the 24 h window.
 _SPANS = ((MINUTE, 60), (HOUR, 24))
@@ -54,7 +56,7 @@ class AspectWindows:
         if not aspects:
             return
         for buckets, (size, keep) in zip((self.minutes, self.hours), _SPANS, strict=True):
-            bucket = _bucket(buckets, int(ts // size), keep)
+            bucket = sliding_bucket(buckets, int(ts // size), keep, dict)
             if bucket is None:
                 continue
             for aspect in aspects:
@@ -92,19 +94,6 @@ class AspectWindows:
         w.minutes = {int(i): dict(c) for i, c in data.get("m", {}).items()}
         w.hours = {int(i): dict(c) for i, c in data.get("h", {}).items()}
         return w
-
-
-def _bucket(buckets: dict[int, Counts], index: int, keep: int) -> Counts | None:
-    """The bucket at ``index``, made (dropping those it pushes out of the window) if new;
-    None when it is older than the window kept."""
-    bucket = buckets.get(index)
-    if bucket is None:
-        if buckets and index <= max(buckets) - keep:
-            return None
-        bucket = buckets[index] = {}
-        for old in [i for i in buckets if i <= index - keep]:
-            del buckets[old]
-    return bucket
 
 
 def _most_first(item: tuple[str, int]) -> tuple[int, str]:

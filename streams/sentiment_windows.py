@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.windows import from_rows
+from streams.windows import from_rows, sliding_bucket
 
 MINUTE, HOUR = 60, 3_600
 _SPANS = {"1h": (MINUTE, 60), "24h": (HOUR, 24)}
+
+
+def _new() -> list[float]:
+    return [0, 0.0, 0]  # count, score sum, negatives
 
 
 class SentimentWindows:
@@ -36,14 +40,9 @@ class SentimentWindows:
     def add(self, ts: float, score: float, negative: bool) -> None:
         """Count one scored review at event time ``ts``."""
         for buckets, (size, keep) in zip((self.minutes, self.hours), _SPANS.values(), strict=True):
-            index = int(ts // size)
-            bucket = buckets.get(index)
+            bucket = sliding_bucket(buckets, int(ts // size), keep, _new)
             if bucket is None:
-                if buckets and index <= max(buckets) - keep:
-                    continue  # older than the window keeps
-                bucket = buckets[index] = [0, 0.0, 0]
-                for old in [i for i in buckets if i <= index - keep]:
-                    del buckets[old]
+                continue  # older than the window keeps
             bucket[0] += 1
             bucket[1] += score
             bucket[2] += int(negative)

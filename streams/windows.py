@@ -14,15 +14,17 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 #: What each bucket holds, in order.
 SLOTS = ("views", "carts", "orders", "units", "revenue", "reviews")
 VIEWS, CARTS, ORDERS, UNITS, REVENUE, REVIEWS = range(len(SLOTS))
 
 Buckets = dict[int, list[Any]]
+#: Any kind of bucket (:func:`sliding_bucket`).
+B = TypeVar("B")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,26 @@ def bucket_at(buckets: Buckets, index: int, newest: int, keep: int) -> list[Any]
     bucket = buckets.get(index)
     if bucket is None and index > newest - keep:
         bucket = buckets[index] = new_bucket()
+    return bucket
+
+
+def sliding_bucket(buckets: dict[int, B], index: int, keep: int, make: Callable[[], B]) -> B | None:
+    """The bucket of ``index`` in a map that keeps the ``keep`` newest indexes: made with
+    ``make()`` when new (dropping the buckets it pushes out), None when older than those kept.
+
+    >>> b = {5: "five"}
+    >>> sliding_bucket(b, 7, 2, str), b
+    ('', {7: ''})
+    >>> sliding_bucket(b, 5, 2, str), sliding_bucket(b, 6, 2, str), b
+    (None, '', {7: '', 6: ''})
+    """
+    bucket = buckets.get(index)
+    if bucket is None:
+        if buckets and index <= max(buckets) - keep:
+            return None
+        bucket = buckets[index] = make()
+        for old in [i for i in buckets if i <= index - keep]:
+            del buckets[old]
     return bucket
 
 
