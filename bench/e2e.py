@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import gzip
 import json
@@ -457,11 +458,28 @@ class Workers:
             lines += [line[:300] for line in text.splitlines() if "ERROR" in line][-n:]
         return "\n".join(lines)
 
+    def family(self) -> list[int]:
+        """The workers' pids and those of their models processes (PULSE_MODELS_PROCESS):
+        a worker's CPU and memory are its own and its models process's."""
+        pids = self.pids()
+        return pids + [c for p in pids for c in models_children(p)]
+
     def cpu_seconds(self) -> float:
-        return sum(proc_cpu_seconds(p) for p in self.pids())
+        return sum(proc_cpu_seconds(p) for p in self.family())
 
     def rss_mb(self, field_name: str = "VmRSS") -> float:
-        return sum(proc_status_mb(p, field_name) for p in self.pids())
+        return sum(proc_status_mb(p, field_name) for p in self.family())
+
+
+def models_children(pid: int) -> list[int]:
+    """The children of ``pid`` that are models processes (never its snapshot forks)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = []
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(OSError):
+            if b"streams.models_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
 
 
 def _metrics_text(worker: WorkerProcess, tries: int = 5) -> str:
@@ -536,11 +554,18 @@ def drain(workers: Workers, total: int, timeout: float, every: float = 0.2) -> D
 
 
 def replica_catch_up(workers: Workers, processed: float, timeout: float) -> float | None:
-    """Seconds until every worker's feedback replica has applied ``processed`` records."""
+    """Seconds until every worker's feedback replica has applied ``processed`` records,
+    and its models process (if any) has reached the replica's offset."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        applied = [metric_sum(t, "pulse_feedback_applied_total") for t in workers.texts()]
-        if min(applied) >= processed:
+        texts = workers.texts()
+        applied = [metric_sum(t, "pulse_feedback_applied_total") for t in texts]
+        behind = [
+            metric_sum(t, "pulse_feedback_offset") - metric_sum(t, "pulse_models_feedback_offset")
+            for t in texts
+            if "pulse_models_feedback_offset " in t
+        ]
+        if min(applied) >= processed and max(behind, default=0) <= 0:
             return time.monotonic() - started
         time.sleep(0.2)
     return None

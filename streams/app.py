@@ -22,9 +22,11 @@ from graph.aspects import extract_aspects
 from streams.decisions import LiveRules
 from streams.emitted import EmittedDecisions
 from streams.metrics import Metrics
+from streams.models_process import ModelsProcess
 from streams.security import faust_credentials, kafka_options
 from streams.sentiment import WARM_TEXTS, LiveModel
 from streams.settings import Settings
+from streams.snapshots import check_folder
 from streams.tables import Tables, get, make_tables, stored_ts
 from streams.topics import Topics, make_topics
 
@@ -70,6 +72,8 @@ class Pulse:
     started: float
     #: Decisions published, read back (:mod:`streams.emitted`).
     emitted: EmittedDecisions | None = None
+    #: The graph and recommender's own process (None: they run on this loop, or are off).
+    models: ModelsProcess | None = None
     ready_at: float | None = None
     #: A dedup or cooldown key's time: the decisions table's, else a published decision's.
     read_decision: Callable[[str], float | None] = field(init=False)
@@ -153,11 +157,17 @@ def create_app(
         started=started or time.time(),
         emitted=emitted,
     )
-    pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics)
-    if pulse.replica.graph is not None:
-        pulse.replica.graph.check_folder()  # an unusable snapshot folder fails here
-    if pulse.replica.reco is not None:
-        pulse.replica.reco.check_folder()
+    # an unusable snapshot folder fails here
+    if settings.graph_enabled:
+        check_folder(settings.graph_folder(), "PULSE_GRAPH_SNAPSHOT_DIR")
+    if settings.reco_enabled:
+        check_folder(settings.reco_folder(), "PULSE_RECO_SNAPSHOT_DIR")
+    apart = settings.models_process and (settings.graph_enabled or settings.reco_enabled)
+    pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics, models=not apart)
+    if apart:
+        pulse.models = ModelsProcess(settings, bootstrap, pulse.metrics)
+        pulse.replica.remote = pulse.models.top_items
+        pulse.app.task(pulse.models.run)
     agents.register(pulse)
     views.register(pulse)
     admin.register(pulse)

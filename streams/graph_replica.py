@@ -123,13 +123,7 @@ class GraphReplica:
 
     def check_folder(self) -> None:
         """Create the snapshot folder now, or fail the start saying what to change."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"PULSE_GRAPH_SNAPSHOT_DIR={self.path.parent}: cannot create it ({exc}); "
-                "set it to a writable folder"
-            ) from None
+        snapshots.check_folder(self.path.parent, "PULSE_GRAPH_SNAPSHOT_DIR")
 
     # -- the hot path -------------------------------------------------------------------------
 

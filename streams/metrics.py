@@ -12,7 +12,14 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+
+#: The metric families a worker's models process exports (:mod:`streams.models_process`):
+#: the worker's ``/metrics`` takes these from it, and every other family from its own.
+MODELS_FAMILIES = ("pulse_graph_", "pulse_reco_", "pulse_models_feedback_")
 
 #: Outcomes of one input event.
 OUTCOMES = ("processed", "duplicate", "redelivered", "dead_letter", "stale", "refetched")
@@ -369,6 +376,28 @@ class Metrics:
             "Size of the last recommender snapshot file written.",
             registry=r,
         )
+        self.models_up = Gauge(
+            "pulse_models_process_up",
+            "1 while this worker's models process (graph and recommender, PULSE_MODELS_PROCESS) "
+            "runs; 0 while it is down or restarting.",
+            registry=r,
+        )
+        self.models_restarts = Counter(
+            "pulse_models_process_restarts_total",
+            "Times this worker's models process died and was started again.",
+            registry=r,
+        )
+        self.models_fallbacks = Counter(
+            "pulse_models_fallbacks_total",
+            "The rules' user_top_recommendations answered by the popularity model because "
+            "the models process did not answer in time.",
+            registry=r,
+        )
+        self.models_offset = Gauge(
+            "pulse_models_feedback_offset",
+            "Next feedback-log offset the models process (graph and recommender) will apply.",
+            registry=r,
+        )
         self.admin_requests = Counter(
             "pulse_admin_requests_total",
             "Admin endpoint requests, by endpoint and HTTP status.",
@@ -376,6 +405,27 @@ class Metrics:
             registry=r,
         )
 
-    def render(self) -> bytes:
-        """The text exposition format of every metric in the registry."""
-        return generate_latest(self.registry)
+    def render(self, only: tuple[str, ...] | None = None, without: tuple[str, ...] = ()) -> bytes:
+        """The text exposition format of the registry's metrics: those whose names start
+        with one of ``only`` (None: every one), except those starting with one of
+        ``without``."""
+        if only is None and not without:
+            return generate_latest(self.registry)
+        return generate_latest(_Some(self.registry, only, without))  # type: ignore[arg-type]
+
+
+class _Some:
+    """The metric families of a registry whose names pass :meth:`Metrics.render`'s test."""
+
+    def __init__(
+        self, registry: CollectorRegistry, only: tuple[str, ...] | None, without: tuple[str, ...]
+    ):
+        self.registry, self.only, self.without = registry, only, without
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            name = family.name
+            if (self.only is None or name.startswith(self.only)) and not name.startswith(
+                self.without
+            ):
+                yield family

@@ -40,7 +40,6 @@ from models.reco.hybrid import DEFAULT_WEIGHTS
 from models.reco.persist import capture, load, write
 from models.reco.state import digest, to_state
 from streams import snapshots
-from streams.exceptions import ConfigurationError
 from streams.graph_replica import GraphReplica
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -132,13 +131,7 @@ class RecoReplica:
 
     def check_folder(self) -> None:
         """Create the snapshot folder now, or fail the start saying what to change."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"PULSE_RECO_SNAPSHOT_DIR={self.path.parent}: cannot create it ({exc}); "
-                "set it to a writable folder"
-            ) from None
+        snapshots.check_folder(self.path.parent, "PULSE_RECO_SNAPSHOT_DIR")
 
     # -- the hot path -------------------------------------------------------------------------
 

@@ -100,7 +100,18 @@ class RecentIds:
 class FeedbackReplica:
     """Applies feedback-log records to this worker's recommender replicas."""
 
-    def __init__(self, settings: Settings, bootstrap: str, metrics: Metrics):
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        metrics: Metrics,
+        *,
+        models: bool = True,
+        users: bool = True,
+    ):
+        """``models``: keep the graph and the recommender here, as the settings say (False:
+        a models process keeps them, and :attr:`remote` asks it for recommendations);
+        ``users``: learn the user facts (a models process has no use for them)."""
         self.settings = settings
         self.bootstrap = bootstrap
         self.metrics = metrics
@@ -114,6 +125,11 @@ class FeedbackReplica:
         self._head: list[str] = []
         self._head_at = -math.inf
         self.recent = RecentIds(settings.replica_dedup_ids)
+        self.learn_users = users
+        #: The user's top ``k`` from the models process (None: it did not answer).
+        self.remote: Callable[[str, int], list[str] | None] | None = None
+        #: Give the event loop a turn after applying for this long, s.
+        self.yield_after = YIELD_AFTER
         self._flight: OrderedDict[str, deque[InputEvent]] = OrderedDict()
         self.offset = 0
         self.applied = 0
@@ -121,16 +137,16 @@ class FeedbackReplica:
         #: This worker's knowledge graph (None when PULSE_GRAPH_ENABLED is false).
         self.graph = (
             GraphReplica(settings, metrics, settings.topic(FEEDBACK))
-            if settings.graph_enabled
+            if settings.graph_enabled and models
             else None
         )
         #: This worker's hybrid recommender (None when PULSE_RECO_ENABLED is false).
         self.reco = (
             RecoReplica(settings, metrics, settings.topic(FEEDBACK), self.graph, self.popularity)
-            if settings.reco_enabled
+            if settings.reco_enabled and models
             else None
         )
-        if self.reco is not None:
+        if settings.reco_enabled:
             self.recommender_version = (
                 f"hybrid-{RECO_STATE_VERSION}:half_life={settings.reco_half_life:g}s,"
                 f"seed={settings.reco_seed}"
@@ -172,7 +188,7 @@ class FeedbackReplica:
             self._popular(event, kind)
         elif topic == "reviews" and (event.get("rating") or 0) >= 4:
             self._popular(event, "favorite")
-        if user is not None:
+        if user is not None and self.learn_users:
             self.users.learn_one(*user)
 
     def _popular(self, event: dict[str, Any], kind: str) -> None:
@@ -222,10 +238,15 @@ class FeedbackReplica:
         return [e for e in queue if e.event_id not in self.recent]
 
     def top_items(self, user_id: str, k: int) -> list[str]:
-        """The hybrid's ``k`` best for the user (reused for PULSE_RECO_FACTS_TTL s); with the
-        recommender off, :meth:`recommend`'s, from a global head at most ``HEAD_TTL`` s old."""
+        """The hybrid's ``k`` best for the user (reused for PULSE_RECO_FACTS_TTL s), here or
+        from the models process; with the recommender off, or the models process not
+        answering, :meth:`recommend`'s, from a global head at most ``HEAD_TTL`` s old."""
         if self.reco is not None:
             return self.reco.top_items(user_id, k)
+        if self.remote is not None:
+            items = self.remote(user_id, k)
+            if items is not None:
+                return items
         now = self.clock()
         if now - self._head_at > HEAD_TTL:
             self._head = [item for item, _ in self.popularity.rank(None, HEAD_ITEMS)]
@@ -293,16 +314,16 @@ class FeedbackReplica:
                 await consumer.stop()
 
     async def _apply_batch(self, records: list[Any]) -> None:
-        """Apply fetched records in order, letting the loop run every ``YIELD_AFTER`` s
+        """Apply fetched records in order, letting the loop run every :attr:`yield_after` s
         (between two records: :attr:`offset` always matches what has been applied)."""
         clock = time.perf_counter
-        turn = clock() + YIELD_AFTER
+        turn = clock() + self.yield_after
         for i, record in enumerate(records):
             self.apply(record.value, record.offset)
             self.offset = record.offset + 1
-            if i & 63 == 63 and clock() > turn:
+            if i & 15 == 15 and clock() > turn:
                 await asyncio.sleep(0)
-                turn = clock() + YIELD_AFTER
+                turn = clock() + self.yield_after
 
 
 def _user_args(event: dict[str, Any], kind: str) -> tuple[str, str, str, float, float]:

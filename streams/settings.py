@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         ge=1_000,
         description="Event ids each feedback replica remembers to drop repeats.",
     )
+    models_process: bool = Field(
+        True,
+        description="Run the knowledge graph and the hybrid recommender in a process of their own beside the worker (it follows the same feedback log; the views and the rules' user_top_recommendations ask it over a local socket). false: on the worker's event loop.",
+    )
     graph_enabled: bool = Field(
         True,
         description="Keep the knowledge graph replica (users, products, aspects) on this worker.",

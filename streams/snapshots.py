@@ -28,9 +28,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from streams.exceptions import ConfigurationError
+
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def check_folder(folder: Path, setting: str) -> None:
+    """Create a snapshot folder now, or fail the start saying what to change."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{setting}={folder}: cannot create it ({exc}); set it to a writable folder"
+        ) from None
 
 
 def can_fork() -> bool:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
-from graph.queries import product_aspects, random_walk, related_products, user_neighbourhood
-from graph.schema import PRODUCT, USER
+from streams import model_views
+from streams.metrics import MODELS_FAMILIES
 from streams.processor import stored_dict, stored_state
 from streams.tables import get
 
@@ -27,8 +27,6 @@ MAX_K = 1000
 MAX_LIST = 100_000
 #: Most answers of a graph view (``k``).
 MAX_GRAPH_K = 200
-GRAPH_OFF = "the knowledge graph is off on this worker (PULSE_GRAPH_ENABLED=false)"
-RECO_OFF = "the hybrid recommender is off on this worker (PULSE_RECO_ENABLED=false)"
 
 
 def _int_arg(request: Request, name: str, default: int, high: int) -> int:
@@ -59,13 +57,19 @@ def register(pulse: Pulse) -> None:
                     if tp.topic == pulse.settings.topic("clicks")
                 ),
                 "feedback_offset": pulse.replica.offset,
+                "models_process": None if pulse.models is None else pulse.models.pid,
             }
             return self.json(body, status=200 if ready else 503)
 
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(pulse.metrics.render(), content_type="text/plain; version=0.0.4")
+            if pulse.models is None:  # no models process to report on
+                text = pulse.metrics.render(without=("pulse_models_",))
+            else:  # the graph's and the recommender's families come from their process
+                own = pulse.metrics.render(without=MODELS_FAMILIES)
+                text = own + await pulse.models.metrics_text()
+            return self.bytes(text, content_type="text/plain; version=0.0.4")
 
     @app.page("/products/{product_id}")
     class Product(View):
@@ -107,10 +111,26 @@ def register(pulse: Pulse) -> None:
     register_reco(pulse)
 
 
+def _answering(pulse: Pulse) -> Any:
+    """``answer(name, args)``: a model view's status and body, from the models process
+    when the worker has one (503 while it cannot answer), else from this replica."""
+
+    async def answer(name: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if pulse.models is not None:
+            return await pulse.models.view(name, args)
+        return model_views.answer(pulse.replica, name, args)
+
+    return answer
+
+
+def _digest(request: Request) -> bool:
+    return request.query.get("digest", "") in ("1", "true", "yes")
+
+
 def register_reco(pulse: Pulse) -> None:
     """``/recommendations/{user_id}`` (the hybrid; popularity when it is off) and
     ``/reco/stats``."""
-    app = pulse.app
+    app, answer = pulse.app, _answering(pulse)
 
     @app.page("/recommendations/{user_id}")
     class Recommendations(View):
@@ -120,105 +140,56 @@ def register_reco(pulse: Pulse) -> None:
             except ValueError as exc:
                 return self.json({"error": str(exc)}, status=400)
             raw = request.query.get("exclude_categories", "")
-            excluded = {c.strip() for c in raw.split(",") if c.strip()}
-            replica = pulse.replica
-            body: dict[str, Any] = {"user_id": user_id, "offset": replica.offset}
-            if replica.reco is not None:
-                items = replica.reco.recommend(user_id, k, exclude_categories=excluded)
-                return self.json({**body, "model": "hybrid", "items": items})
-            ranked = replica.recommend(user_id, k, exclude_categories=excluded)
-            return self.json(
-                {
-                    **body,
-                    "model": "popularity",
-                    "items": [
-                        {"product_id": i, "score": s, "reason": "popular now", "source": "popular"}
-                        for i, s in ranked
-                    ],
-                }
-            )
+            excluded = sorted({c.strip() for c in raw.split(",") if c.strip()})
+            args = {"user_id": user_id, "k": k, "exclude": excluded}
+            status, body = await answer("recommendations", args)
+            return self.json(body, status=status)
 
     @app.page("/reco/stats")
     class RecoStats(View):
         async def get(self, request: Request) -> Response:
-            reco = pulse.replica.reco
-            if reco is None:
-                return self.json({"error": RECO_OFF}, status=404)
-            with_digest = request.query.get("digest", "") in ("1", "true", "yes")
-            return self.json(reco.stats(pulse.replica.offset, with_digest))
+            status, body = await answer("reco_stats", {"digest": _digest(request)})
+            return self.json(body, status=status)
 
 
 def register_graph(pulse: Pulse) -> None:
     """The ``/graph/...`` views: one per query of :mod:`graph.queries`, and stats."""
-    app = pulse.app
+    app, answer = pulse.app, _answering(pulse)
 
-    def ask(view: View, request: Request, kind: int, name: str, default: int) -> Any:
-        """``(graph, k)``, or an error response (400: bad k; 404: unknown id, or no graph)."""
-        replica = pulse.replica.graph
-        if replica is None:
-            return view.json({"error": GRAPH_OFF}, status=404)
+    async def ask(view: View, request: Request, name: str, node: str, default: int) -> Response:
+        """View ``name`` for ``node`` (400: bad k; 404: unknown id, or no graph)."""
         try:
             k = _int_arg(request, "k", default, MAX_GRAPH_K)
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
-        if replica.graph.node_id(kind, name) is None:
-            what = "product" if kind == PRODUCT else "user"
-            return view.json({"error": f"unknown {what} {name!r}"}, status=404)
-        return replica.graph, k
+        status, body = await answer(name, {"id": node, "k": k})
+        return view.json(body, status=status)
 
     @app.page("/graph/products/{product_id}/related")
     class Related(View):
         async def get(self, request: Request, product_id: str) -> Response:
-            asked = ask(self, request, PRODUCT, product_id, 10)
-            if not isinstance(asked, tuple):  # the error response
-                return asked
-            g, k = asked
-            return self.json(
-                {"product_id": product_id, "related": related_products(g, product_id, k)}
-            )
+            return await ask(self, request, "related", product_id, 10)
 
     @app.page("/graph/products/{product_id}/aspects")
     class Aspects(View):
         async def get(self, request: Request, product_id: str) -> Response:
-            asked = ask(self, request, PRODUCT, product_id, 5)
-            if not isinstance(asked, tuple):  # the error response
-                return asked
-            g, k = asked
-            return self.json(product_aspects(g, product_id, k))
+            return await ask(self, request, "aspects", product_id, 5)
 
     @app.page("/graph/users/{user_id}/neighbourhood")
     class Neighbourhood(View):
         async def get(self, request: Request, user_id: str) -> Response:
-            asked = ask(self, request, USER, user_id, 20)
-            if not isinstance(asked, tuple):  # the error response
-                return asked
-            g, k = asked
-            return self.json(user_neighbourhood(g, user_id, k))
+            return await ask(self, request, "neighbourhood", user_id, 20)
 
     @app.page("/graph/users/{user_id}/walk")
     class Walk(View):
         async def get(self, request: Request, user_id: str) -> Response:
-            asked = ask(self, request, USER, user_id, 10)
-            if not isinstance(asked, tuple):  # the error response
-                return asked
-            g, k = asked
-            items = random_walk(g, user_id, k)
-            return self.json(
-                {
-                    "user_id": user_id,
-                    "model": "rp3beta",
-                    "items": [{"product_id": p, "score": s} for p, s in items],
-                }
-            )
+            return await ask(self, request, "walk", user_id, 10)
 
     @app.page("/graph/stats")
     class Stats(View):
         async def get(self, request: Request) -> Response:
-            replica = pulse.replica.graph
-            if replica is None:
-                return self.json({"error": GRAPH_OFF}, status=404)
-            with_digest = request.query.get("digest", "") in ("1", "true", "yes")
-            return self.json(replica.stats(pulse.replica.offset, with_digest))
+            status, body = await answer("graph_stats", {"digest": _digest(request)})
+            return self.json(body, status=status)
 
 
 def top_products(data: Any, n: int) -> list[dict[str, Any]]:
