@@ -393,6 +393,13 @@ class Metrics:
             "the models process did not answer in time.",
             registry=r,
         )
+        self.models_wait = Histogram(
+            "pulse_models_facts_wait_seconds",
+            "How long the batch processor waited for a user's recommendations from the models "
+            "process (answered or not).",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+            registry=r,
+        )
         self.models_offset = Gauge(
             "pulse_models_feedback_offset",
             "Next feedback-log offset the models process (graph and recommender) will apply.",

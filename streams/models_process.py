@@ -216,6 +216,7 @@ class ModelsProcess:
             return None
         self._ids += 1
         ask = self._ids
+        started = time.perf_counter()
         try:
             facts.sendall(frame({"id": ask, "op": "top", "user": user_id, "k": k}))
             deadline = self.clock() + FACTS_TIMEOUT
@@ -235,6 +236,8 @@ class ModelsProcess:
                 FACTS_BACKOFF,
             )
             return None
+        finally:
+            self.metrics.models_wait.observe(time.perf_counter() - started)
 
     def _greeted(self, facts: socket.socket) -> bool:
         """Whether the child has said it answers (its first message), without waiting:

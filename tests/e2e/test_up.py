@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,9 @@ def test_up_streams_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None
     else:
         proc.kill()
         pytest.fail("no processed events and dead letters within 60 s:\n" + "".join(lines))
+    health = f"http://127.0.0.1:{env['PULSE_WEB_PORT']}/health"
+    with urllib.request.urlopen(health, timeout=10) as response:
+        models_pid = json.loads(response.read())["models_process"]  # the worker's child
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
@@ -67,5 +72,5 @@ def test_up_streams_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None
     worker_pids = [
         int(p) for p in re.search(r"worker\(s\) \(pid ([\d, ]+)\)", text).group(1).split(",")
     ]
-    for pid in [broker_pid, *worker_pids]:
+    for pid in [broker_pid, *worker_pids, models_pid]:
         assert not alive(pid), f"process {pid} outlived `pulse up`"

@@ -62,6 +62,7 @@ NOT_LIVE = {
     "PulseConsumerLagGrowing": "needs lag over 1,000 messages growing for 10 minutes",
     "PulseConsumerLagHigh": "needs messages waiting 5 minutes",
     "PulseNoDecisions": "the load makes decisions, which the dashboard must show",
+    "PulseModelsProcessRestarting": "needs a models process to die 3 times in 15 minutes",
 }
 
 
