@@ -78,6 +78,8 @@ REVIEWS_ZH = "chn_online_shopping_10_cats/online_shopping_10_cats.csv.gz"
 RECENT_CLICKS = 2_000
 QUANTILES = (0.5, 0.95, 0.99)
 LATENCY = "pulse_stream_event_latency_seconds"
+#: The batch processor's waits for the models process (PULSE_MODELS_PROCESS).
+FACTS_WAIT = "pulse_models_facts_wait_seconds"
 #: A published event: (logical topic, key, JSON value, event id).
 Payload = tuple[str, bytes, bytes, str]
 
@@ -773,7 +775,15 @@ def latency_phase(ctx: Context, sources: Sources, mix: Mix, rate: float) -> dict
         before = histogram_buckets(workers.texts(), LATENCY)
         follower, stamps = Follower(ctx.bootstrap, settings), dict[str, float]()
         sent, seconds = asyncio.run(paced(ctx, settings, stream, rate, follower, stamps, workers))
-        after = histogram_buckets(workers.texts(), LATENCY)
+        texts = workers.texts()
+        after = histogram_buckets(texts, LATENCY)
+        waits = histogram_buckets(texts, FACTS_WAIT)
+        asked = {
+            "n": sum(metric_sum(t, f"{FACTS_WAIT}_count") for t in texts),
+            "seconds": sum(metric_sum(t, f"{FACTS_WAIT}_sum") for t in texts),
+            "p99": histogram_quantile(0.99, waits),
+            "fallbacks": sum(metric_sum(t, "pulse_models_fallbacks_total") for t in texts),
+        }
     # events sent in the first --warmup seconds load a fresh worker but are not measured
     after_warmup = min(stamps.values(), default=0.0) + ctx.args.warmup
     measured = {event_id: at for event_id, at in stamps.items() if at >= after_warmup}
@@ -802,6 +812,7 @@ def latency_phase(ctx: Context, sources: Sources, mix: Mix, rate: float) -> dict
         "decisions_by_rule": dict(decided.most_common()),
         "slowest_seconds": slowest_seconds(measured, follower.feedback),
         "feedback_p50_by_10s": medians_by_window(measured, follower.feedback),
+        "models_facts": asked,
     }
 
 
@@ -913,7 +924,17 @@ def latency_rows(f: dict[str, Any]) -> list[Row]:
         ("", "ms p50/p95/p99 to decision", ms(d), f"{d['n']:,} decisions: {rules}"),
         ("", "slowest seconds to feedback", "", _slowest(f.get("slowest_seconds", []))),
         ("", "ms p50 to feedback by 10 s", "", _series(f.get("feedback_p50_by_10s", []))),
+        *_asked(f.get("models_facts")),
     ]
+
+
+def _asked(asked: dict[str, float] | None) -> list[Row]:
+    """The rules' waits for recommendations from the models process (none without one)."""
+    if not asked or not asked["n"]:
+        return []
+    waited = f"{1000 * asked['seconds']:,.0f} ms in all, p99 {1000 * asked['p99']:,.1f} ms"
+    detail = f"{waited}; {asked['fallbacks']:,.0f} answered by popularity"
+    return [("", "facts asked of the models process", f"{asked['n']:,.0f}", detail)]
 
 
 def _series(medians: list[float]) -> str:
