@@ -129,7 +129,6 @@ class ModelsProcess:
         self._views_lock: asyncio.Lock | None = None
         self._ids = 0
         self._asking_after = 0.0
-        self._stopping = False
         metrics.models_up.set(0)
 
     # -- its life
@@ -149,6 +148,10 @@ class ModelsProcess:
             with self.proc.stdin:
                 self.proc.stdin.write(settings_json(self.settings) + b"\n")
                 self.proc.stdin.write(self.bootstrap.encode())
+        except OSError:
+            facts.close()
+            views.close()
+            raise
         finally:
             facts_child.close()
             views_child.close()
@@ -170,7 +173,6 @@ class ModelsProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the child (SIGTERM, then SIGKILL after ``timeout`` s)."""
-        self._stopping = True
         proc, self.proc = self.proc, None
         self._close()
         if proc is None or proc.poll() is not None:
@@ -184,21 +186,26 @@ class ModelsProcess:
 
     async def run(self) -> None:
         """Start the child, and a new one whenever it dies, until cancelled."""
-        self._stopping = False
         try:
-            if self.proc is None:
-                self.start()
             while True:
+                if self.proc is None:
+                    try:
+                        self.start()
+                    except OSError:
+                        log.exception("models process not started; trying again")
+                        await asyncio.sleep(RESTART_DELAY)
+                        continue
                 await asyncio.sleep(WATCH_EVERY)
-                code = None if self.proc is None else self.proc.poll()
+                code = self.proc.poll() if self.proc is not None else None
                 if code is None:
                     continue
                 log.error("models process exited (%s); starting another", _how(code))
                 self.metrics.models_restarts.inc()
                 self._close()
+                self.proc = None
                 await asyncio.sleep(RESTART_DELAY)
-                self.start()
         finally:
+            self._close()  # on the loop: the views' stream belongs to it
             await asyncio.to_thread(self.stop)
 
     @property
