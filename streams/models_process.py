@@ -401,6 +401,9 @@ def main(argv: list[str]) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     log.info("models process %d following the feedback log", os.getpid())
+    from streams.worker import limit_blas
+
+    limit_blas(settings)
     if settings.uvloop:
         with contextlib.suppress(ImportError):
             import uvloop

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="Every this many seconds the worker takes the objects then alive out of Python's cyclic garbage collection (gc.freeze), s; 0: never.",
     )
+    blas_threads: int = Field(
+        1,
+        ge=0,
+        le=1024,
+        description="Threads of numpy's BLAS in the worker and its models process; 0: the library's own choice (one per core). Its extra threads spin between the recommender's small products, costing about 3x the CPU for 2x the speed.",
+    )
     fetch_max_wait: float = Field(
         0.05,
         gt=0,

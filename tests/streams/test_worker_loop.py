@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.worker import use_uvloop
+from streams.worker import limit_blas, use_uvloop
 
 
 @pytest.fixture
@@ -61,3 +61,20 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_numpys_blas_gets_the_threads_the_settings_give() -> None:
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    before = controller.select(user_api="blas").info()
+    try:
+        limit_blas(Settings())
+        assert {p["num_threads"] for p in controller.select(user_api="blas").info()} == {1}
+        limit_blas(Settings(blas_threads=2))
+        assert {p["num_threads"] for p in controller.select(user_api="blas").info()} == {2}
+        limit_blas(Settings(blas_threads=0))  # the library's choice: left as it is
+        assert {p["num_threads"] for p in controller.select(user_api="blas").info()} == {2}
+    finally:
+        for pool in before:
+            controller.select(filepath=pool["filepath"]).limit(limits=pool["num_threads"])
