@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from streams.broker import terminate
 from streams.metrics import MODELS_FAMILIES, Metrics
 from streams.model_views import Answer, answer
 from streams.settings import Settings
@@ -175,14 +176,7 @@ class ModelsProcess:
         """Stop the child (SIGTERM, then SIGKILL after ``timeout`` s)."""
         proc, self.proc = self.proc, None
         self._close()
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, timeout)
 
     async def run(self) -> None:
         """Start the child, and a new one whenever it dies, until cancelled."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from streams.broker import _die_with_parent, free_port
+from streams.broker import _die_with_parent, free_port, terminate
 from streams.exceptions import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -164,14 +164,7 @@ class LocalPrometheus:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        terminate(proc, timeout)
 
     def __enter__(self) -> LocalPrometheus:
         return self.start()
