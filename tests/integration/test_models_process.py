@@ -70,14 +70,18 @@ def gone(pid: int) -> bool:
         return True
 
 
+def fed(worker: WorkerProcess, broker: Any, prefix: str, n: int) -> int:
+    """Publish ``clicks(n)``, wait until the worker's graph holds them; the models pid."""
+    asyncio.run(publish(Settings(topic_prefix=prefix), broker.bootstrap, clicks(n)))
+    wait_for(lambda: graph_offset(worker) == n, f"the graph at offset {n}")
+    return int(worker.get("/health")["models_process"] or 0)
+
+
 def test_the_models_process_answers_for_the_worker_and_comes_back_when_it_dies(
     spawn_worker, broker, prefix: str
 ) -> None:
     worker = spawn_worker()
-    settings = Settings(topic_prefix=prefix)
-    asyncio.run(publish(settings, broker.bootstrap, clicks(120)))
-    wait_for(lambda: graph_offset(worker) == 120, "the graph at offset 120")
-    pid = worker.get("/health")["models_process"]
+    pid = fed(worker, broker, prefix, 120)
     assert pid and pid != worker.proc.pid  # type: ignore[union-attr]
 
     text = worker.metrics_text()
@@ -107,9 +111,7 @@ def test_a_models_process_that_stops_answering_costs_no_decision(
 ) -> None:
     worker = spawn_worker()
     settings = Settings(topic_prefix=prefix)
-    asyncio.run(publish(settings, broker.bootstrap, clicks(60)))
-    wait_for(lambda: graph_offset(worker) == 60, "the graph at offset 60")
-    pid = worker.get("/health")["models_process"]
+    pid = fed(worker, broker, prefix, 60)
     os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
     try:
         asyncio.run(publish(settings, broker.bootstrap, hesitant_user("p5", "waverer")))
@@ -139,9 +141,7 @@ def test_a_killed_worker_takes_its_models_process_with_it(spawn_worker) -> None:
 
 def test_the_models_can_stay_on_the_workers_loop(spawn_worker, broker, prefix: str) -> None:
     worker = spawn_worker(PULSE_MODELS_PROCESS="false")
-    assert worker.get("/health")["models_process"] is None
-    asyncio.run(publish(Settings(topic_prefix=prefix), broker.bootstrap, clicks(40)))
-    wait_for(lambda: graph_offset(worker) == 40, "the graph at offset 40")
+    assert fed(worker, broker, prefix, 40) == 0  # no models process
     assert worker.get("/recommendations/u1?k=3")["model"] == "hybrid"
     assert worker.get("/graph/products/p0/related?k=3")["related"]
     text = worker.metrics_text()
