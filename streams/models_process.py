@@ -62,7 +62,7 @@ METRICS_TIMEOUT = 2.0
 WATCH_EVERY, RESTART_DELAY = 0.5, 1.0
 #: The child gives its event loop a turn (a fact or view to answer) this often while it
 #: applies a fetched batch of records, s (the worker's own replica: 20 ms).
-CHILD_YIELD = 0.002
+CHILD_YIELD = 0.0005
 
 
 class ModelsUnavailable(Exception):

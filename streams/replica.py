@@ -321,7 +321,7 @@ class FeedbackReplica:
         for i, record in enumerate(records):
             self.apply(record.value, record.offset)
             self.offset = record.offset + 1
-            if i & 15 == 15 and clock() > turn:
+            if i & 3 == 3 and clock() > turn:
                 await asyncio.sleep(0)
                 turn = clock() + self.yield_after
 
