@@ -161,6 +161,9 @@ def test_complaints_about_one_aspect_alert_the_product_team(
     assert alert["trigger_event_id"] == "m4" and alert["params"]["topic"] == "battery"
     assert alert["reason"].startswith("5 complaints about 'battery' on product p6 in the last hour")
     assert worker.get("/products/p6?at=latest")["complaints_1h"] == {"battery": 5}
+    while worker.get("/graph/stats").get("offset", -1) < len(MIXED):  # the five reviews
+        assert time.monotonic() < deadline + 30, worker.get("/graph/stats")
+        time.sleep(0.2)
     aspects = worker.get("/graph/products/p6/aspects")
     assert [r["aspect"] for r in aspects["complained"]] == ["battery"]
     assert "screen" in [r["aspect"] for r in aspects["praised"]], "the screen is praised"

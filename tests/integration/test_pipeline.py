@@ -113,8 +113,9 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_processed(
     assert worker.get("/health")["ready"] is True
 
     processed = 2 * len(MALFORMED) + 1
-    while worker.get("/health")["feedback_offset"] < processed:  # the replica follows the log
-        assert time.monotonic() < deadline, worker.get("/health")
+    # the recommender (in the worker's models process) follows the log
+    while worker.get("/reco/stats").get("offset", -1) < processed:
+        assert time.monotonic() < deadline, worker.get("/reco/stats")
         time.sleep(0.3)
     recs = worker.get("/recommendations/u9?k=5")
     assert "p1" not in [i["product_id"] for i in recs["items"]], "already bought"
