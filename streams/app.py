@@ -166,7 +166,8 @@ def create_app(
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics, models=not apart)
     if apart:
         pulse.models = ModelsProcess(settings, bootstrap, pulse.metrics)
-        pulse.replica.remote = pulse.models.top_items
+        if settings.reco_enabled:  # else the worker's own popularity model answers
+            pulse.replica.remote = pulse.models.top_items
         pulse.app.task(pulse.models.run)
     agents.register(pulse)
     views.register(pulse)
