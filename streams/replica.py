@@ -17,6 +17,11 @@ before anything learns it) and the knowledge graph (:mod:`streams.graph_replica`
 log is always read from offset 0, so the popularity model, user facts and the event-id
 window are rebuilt from the whole log at every start; a model with a snapshot (the
 graph, the recommender) skips the records its snapshot already holds.
+
+With a models process (:mod:`streams.models_process`, ``PULSE_MODELS_PROCESS``) the worker's
+replica is built with ``models=False``: it keeps the user facts, popularity and event-id
+window, and :attr:`FeedbackReplica.remote` asks the child, whose own replica (``users=False``)
+holds the graph and the recommender, for the rules' recommendations.
 """
 
 from __future__ import annotations
