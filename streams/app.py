@@ -26,7 +26,7 @@ from streams.models_process import ModelsProcess
 from streams.security import faust_credentials, kafka_options
 from streams.sentiment import WARM_TEXTS, LiveModel
 from streams.settings import Settings
-from streams.snapshots import check_folder
+from streams.snapshots import check_folders
 from streams.tables import Tables, get, make_tables, stored_ts
 from streams.topics import Topics, make_topics
 
@@ -157,11 +157,7 @@ def create_app(
         started=started or time.time(),
         emitted=emitted,
     )
-    # an unusable snapshot folder fails here
-    if settings.graph_enabled:
-        check_folder(settings.graph_folder(), "PULSE_GRAPH_SNAPSHOT_DIR")
-    if settings.reco_enabled:
-        check_folder(settings.reco_folder(), "PULSE_RECO_SNAPSHOT_DIR")
+    check_folders(settings)  # an unusable snapshot folder fails here
     apart = settings.models_process and (settings.graph_enabled or settings.reco_enabled)
     pulse.replica = FeedbackReplica(settings, bootstrap, pulse.metrics, models=not apart)
     if apart:

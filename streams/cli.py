@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import orjson
 import typer
 
 from streams.exceptions import ConfigurationError, PulseError
+from streams.runtime import configure_logging
 from streams.settings import Settings, load_settings, settings_table
 
 cli = typer.Typer(
@@ -49,14 +49,6 @@ def _need_bootstrap(settings: Settings) -> str:
             "`pulse up` or `pulse broker` printed)"
         )
     return settings.kafka_bootstrap
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 @cli.command()
@@ -93,7 +85,7 @@ def worker(bootstrap: Bootstrap = None) -> None:
     from streams.worker import run_worker
 
     settings = _settings(bootstrap)
-    _logging(settings.log_level)
+    configure_logging(settings.log_level)
     run_worker(settings)
 
 

@@ -121,10 +121,6 @@ class GraphReplica:
             metrics.graph_snapshot_seconds.labels(phase=phase)
         self.export()
 
-    def check_folder(self) -> None:
-        """Create the snapshot folder now, or fail the start saying what to change."""
-        snapshots.check_folder(self.path.parent, "PULSE_GRAPH_SNAPSHOT_DIR")
-
     # -- the hot path -------------------------------------------------------------------------
 
     def learn(self, record: dict[str, Any], offset: int) -> None:

@@ -19,7 +19,7 @@ A message is a 4-byte big-endian length and an orjson body; each request carries
 and an answer that comes after its request gave up is dropped by id. The child reads its
 settings (secrets included) from its standard input, logs to the worker's output, exits
 when the worker's ends of the sockets close (the worker died) or on SIGTERM, and the worker
-starts a new one when it dies (``pulse_models_restarts_total``); a new child rebuilds its
+starts a new one when it dies (``pulse_models_process_restarts_total``); a new child rebuilds its
 models from their snapshots and the log, as a restarted worker does.
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ from pydantic import SecretStr
 from streams.broker import terminate
 from streams.metrics import MODELS_FAMILIES, Metrics
 from streams.model_views import Answer, answer
+from streams.runtime import configure_logging, freezing, limit_blas, use_uvloop
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class ModelsProcess:
         self._ready = False
         self._views_socket: socket.socket | None = None
         self._views: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._views_lock: asyncio.Lock | None = None
+        self._views_lock = asyncio.Lock()
         self._ids = 0
         self._asking_after = 0.0
         metrics.models_up.set(0)
@@ -268,8 +268,6 @@ class ModelsProcess:
 
     async def ask(self, message: dict[str, Any], timeout: float = VIEWS_TIMEOUT) -> Any:
         """The child's answer to ``message``; ModelsUnavailable if none in ``timeout`` s."""
-        if self._views_lock is None:
-            self._views_lock = asyncio.Lock()
         async with self._views_lock:  # one question at a time on the views socket
             if self._views is None:
                 if self._views_socket is None:
@@ -360,7 +358,8 @@ async def serve(settings: Settings, bootstrap: str, fds: list[int]) -> None:
         asyncio.ensure_future(_answer_on(socket.socket(fileno=fd), replica, metrics)) for fd in fds
     ]
     if settings.gc_freeze_interval:
-        tasks.append(asyncio.ensure_future(_freeze(settings.gc_freeze_interval)))
+        freezing_heap = freezing(settings.gc_freeze_interval, metrics.gc_freezes)
+        tasks.append(asyncio.ensure_future(freezing_heap))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, tasks[0].cancel)
@@ -375,34 +374,14 @@ async def serve(settings: Settings, bootstrap: str, fds: list[int]) -> None:
             raise task.exception()  # type: ignore[misc]
 
 
-async def _freeze(interval: float) -> None:
-    """The worker's heap freezing (:func:`streams.worker.freeze_heap`) for the models' heap."""
-    from streams.worker import GC_THRESHOLDS
-
-    gc.set_threshold(*GC_THRESHOLDS)
-    while True:
-        await asyncio.sleep(interval)
-        gc.freeze()
-
-
 def main(argv: list[str]) -> None:
     """``python -m streams.models_process FACTS_FD VIEWS_FD``, settings on standard input."""
     settings_line, bootstrap = sys.stdin.buffer.read().split(b"\n", 1)
     settings = Settings(**json.loads(settings_line))
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level)
     log.info("models process %d following the feedback log", os.getpid())
-    from streams.worker import limit_blas
-
     limit_blas(settings)
-    if settings.uvloop:
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    use_uvloop(settings)
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         asyncio.run(serve(settings, bootstrap.decode(), [int(fd) for fd in argv]))
     log.info("models process %d stopped", os.getpid())

@@ -129,10 +129,6 @@ class RecoReplica:
             self.rec.graph = graph
         return self.rec
 
-    def check_folder(self) -> None:
-        """Create the snapshot folder now, or fail the start saying what to change."""
-        snapshots.check_folder(self.path.parent, "PULSE_RECO_SNAPSHOT_DIR")
-
     # -- the hot path -------------------------------------------------------------------------
 
     def learn(self, record: dict[str, Any], offset: int) -> None:

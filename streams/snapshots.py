@@ -26,23 +26,33 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def check_folder(folder: Path, setting: str) -> None:
-    """Create a snapshot folder now, or fail the start saying what to change."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"{setting}={folder}: cannot create it ({exc}); set it to a writable folder"
-        ) from None
+def check_folders(settings: Settings) -> None:
+    """Create the graph's and the recommender's snapshot folders (those on) now, at the
+    worker's start, or fail saying which setting to change."""
+    folders = [
+        (settings.graph_enabled, settings.graph_folder(), "PULSE_GRAPH_SNAPSHOT_DIR"),
+        (settings.reco_enabled, settings.reco_folder(), "PULSE_RECO_SNAPSHOT_DIR"),
+    ]
+    for enabled, folder, setting in folders:
+        try:
+            if enabled:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{setting}={folder}: cannot create it ({exc}); set it to a writable folder"
+            ) from None
 
 
 def can_fork() -> bool:

@@ -12,6 +12,7 @@ import faust
 
 from streams.app import Pulse, create_app, warm_up
 from streams.broker import bootstrap_servers
+from streams.runtime import GC_THRESHOLDS, freezing, limit_blas, use_uvloop
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -19,39 +20,6 @@ log = logging.getLogger(__name__)
 
 #: When this process started (worker ready time is measured from here).
 PROCESS_START = time.time()
-
-
-def use_uvloop(settings: Settings) -> bool:
-    """Make new event loops uvloop's (the worker's, and its consumer thread's) when
-    ``PULSE_UVLOOP`` is on and uvloop is installed; True if they are."""
-    if not settings.uvloop:
-        return False
-    try:
-        import uvloop
-    except ImportError:  # not on this platform: asyncio's own loop
-        log.info("uvloop not installed: asyncio's event loop")
-        return False
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return True
-
-
-def limit_blas(settings: Settings) -> None:
-    """Give numpy's BLAS ``PULSE_BLAS_THREADS`` threads in this process (0: its own choice).
-
-    OpenBLAS threads a matrix-vector product over every item (the recommender's rankings);
-    between two such products its extra threads spin, waiting for the next. Measured here
-    (75,000 x 32 float32, calls 1 ms apart): 0.22 ms and 1.46 CPU ms a product on two
-    threads, 0.47 ms and 0.45 CPU ms on one; on a worker's shared cores the spinning takes
-    the CPU the event loop needs.
-    """
-    if settings.blas_threads:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=settings.blas_threads, user_api="blas")
-
-
-#: Allocations between young collections while the heap is frozen (Python's default: 700).
-GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def freeze_heap(pulse: Pulse) -> bool:
@@ -68,19 +36,9 @@ def freeze_heap(pulse: Pulse) -> bool:
     interval = pulse.settings.gc_freeze_interval
     if not interval:
         return False
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*GC_THRESHOLDS)  # from now on, not only from the first freeze
     freezes = pulse.metrics.gc_freezes
-
-    async def freeze() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            gc.freeze()  # O(1): the generations' lists are spliced
-            # counted, not sized: gc.get_freeze_count() walks every frozen object (~0.2 s
-            # of a busy worker's event loop at each freeze), and sizing the young
-            # generations before it took 40-100 ms
-            freezes.inc()
-
-    pulse.app.task(freeze)
+    pulse.app.task(lambda: freezing(interval, freezes))
     return True
 
 

@@ -15,6 +15,7 @@ from streams.exceptions import ConfigurationError
 from streams.metrics import Metrics
 from streams.replica import FeedbackReplica
 from streams.settings import Settings, load_settings
+from streams.snapshots import check_folders
 
 T0 = 1.7e9
 
@@ -64,7 +65,7 @@ def test_bad_graph_settings_fail_at_start_naming_the_variable(tmp_path: Path) ->
     graph = replica(tmp_path, graph_snapshot_dir=tmp_path / "file" / "graph").graph
     assert graph is not None
     with pytest.raises(ConfigurationError, match="PULSE_GRAPH_SNAPSHOT_DIR=.*writable"):
-        graph.check_folder()
+        check_folders(graph.settings)
     assert replica(tmp_path, graph_enabled=False).graph is None
 
 
@@ -89,7 +90,7 @@ def test_a_restored_replica_skips_what_its_snapshot_holds_and_ends_the_same(
     feed(steady, 0, 300)
     feed(first, 0, 200)
     assert first.graph is not None and steady.graph is not None
-    first.graph.check_folder()
+    check_folders(first.graph.settings)
     assert snapshot_now(first) and not snapshot_now(first)  # nothing new the second time
     again = replica(tmp_path / "b")
     assert again.graph is not None
@@ -104,7 +105,7 @@ def test_a_restored_replica_skips_what_its_snapshot_holds_and_ends_the_same(
 def test_foreign_damaged_or_other_settings_snapshots_are_ignored(tmp_path: Path) -> None:
     r = replica(tmp_path)
     assert r.graph is not None
-    r.graph.check_folder()
+    check_folders(r.graph.settings)
     feed(r, 0, 100)
     assert snapshot_now(r)
     other = replica(tmp_path, graph_half_life=3600.0).graph

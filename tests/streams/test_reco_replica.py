@@ -18,6 +18,7 @@ from streams.exceptions import ConfigurationError
 from streams.metrics import Metrics
 from streams.replica import FeedbackReplica
 from streams.settings import Settings
+from streams.snapshots import check_folders
 
 T0 = 1.7e9
 USERS = [f"u{i}" for i in range(12)]
@@ -58,7 +59,7 @@ def feed(r: FeedbackReplica, values: list[bytes], start: int, stop: int) -> None
 
 
 def snapshot(model: Any, offset: int) -> None:
-    model.check_folder()
+    check_folders(model.settings)
 
     async def go() -> None:
         assert model.snapshot(offset)
@@ -209,4 +210,4 @@ def test_an_unusable_snapshot_folder_fails_at_start(tmp_path: Path) -> None:
     r = replica(tmp_path, reco_snapshot_dir=tmp_path / "file" / "reco")
     assert r.reco is not None
     with pytest.raises(ConfigurationError, match="PULSE_RECO_SNAPSHOT_DIR=.*writable"):
-        r.reco.check_folder()
+        check_folders(r.reco.settings)

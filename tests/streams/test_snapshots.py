@@ -12,7 +12,7 @@ import pytest
 
 from graph import digest
 from graph.persist import load
-from streams.snapshots import can_fork, fork_snapshot
+from streams.snapshots import can_fork, check_folders, fork_snapshot
 from tests.streams.test_graph_replica import feed, replica, sample, snapshot_now
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="this platform cannot fork")
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not can_fork(), reason="this platform cannot for
 def test_the_child_writes_the_state_of_the_fork_while_the_worker_goes_on(tmp_path: Path) -> None:
     r, twin = replica(tmp_path / "a"), replica(tmp_path / "b")
     assert r.graph is not None and twin.graph is not None and r.graph.fork
-    r.graph.check_folder()
+    check_folders(r.graph.settings)
     feed(r, 0, 200)
     feed(twin, 0, 200)
 
@@ -43,7 +43,7 @@ def test_the_child_writes_the_state_of_the_fork_while_the_worker_goes_on(tmp_pat
 def test_forked_and_in_worker_snapshots_are_the_same_file(tmp_path: Path, fork: bool) -> None:
     r = replica(tmp_path, snapshot_fork=fork)
     assert r.graph is not None and r.graph.fork == fork
-    r.graph.check_folder()
+    check_folders(r.graph.settings)
     feed(r, 0, 150)
     assert snapshot_now(r)
     g, offset = load(r.graph.path)
@@ -53,7 +53,7 @@ def test_forked_and_in_worker_snapshots_are_the_same_file(tmp_path: Path, fork: 
 def test_a_child_that_fails_is_reported_and_the_old_file_stays(tmp_path: Path) -> None:
     r = replica(tmp_path)
     assert r.graph is not None
-    r.graph.check_folder()
+    check_folders(r.graph.settings)
     feed(r, 0, 50)
     assert snapshot_now(r)
     old, before = r.graph.path, r.graph.path.read_bytes()

@@ -9,8 +9,8 @@ import uvloop
 from prometheus_client import CollectorRegistry
 
 from streams.metrics import Metrics
+from streams.runtime import limit_blas, use_uvloop
 from streams.settings import Settings
-from streams.worker import limit_blas, use_uvloop
 
 
 @pytest.fixture
@@ -35,7 +35,8 @@ def test_the_heap_is_frozen_on_a_timer_unless_turned_off() -> None:
     import gc
     from types import SimpleNamespace
 
-    from streams.worker import GC_THRESHOLDS, freeze_heap
+    from streams.runtime import GC_THRESHOLDS
+    from streams.worker import freeze_heap
 
     tasks: list[object] = []
     app = SimpleNamespace(task=tasks.append)
